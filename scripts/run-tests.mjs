@@ -1,0 +1,29 @@
+// Runs the compiled tests (dist/**/*.test.js) with node's test runner.
+// Arguments filter test files by substring: `node scripts/run-tests.mjs replica/ nbd`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function find(dir, out) {
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) find(full, out);
+    else if (name.endsWith('.test.js')) out.push(full);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = find('dist', [])
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=600000', ...files],
+  { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' } },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The `shorthorn` command: the daemons (replica, engine, node, manager) and the API client
+// commands. Each subcommand lives in its own file beside this one and is registered here.
+import { Command } from 'commander';
+import { registerUpCommand } from './up-command.ts';
+import { installLastResortHandlers } from './last-resort.ts';
+
+installLastResortHandlers();
+
+const program = new Command();
+program
+  .name('shorthorn')
+  .description('Distributed block storage: replicated volumes on sparse files.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerUpCommand(program);
+
+await program.parseAsync(process.argv);

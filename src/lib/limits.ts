@@ -1,0 +1,48 @@
+// Every maximum in Shorthorn lives here, with the relationships between them asserted when the
+// module loads (TigerBeetle's constants.zig). Decoders check lengths against these *before*
+// allocating.
+import { assert } from './assert.ts';
+
+/** The replica store's block size: the unit of the layer index and of every data write. */
+export const blockSizeBytes = 4096;
+/** The smallest I/O unit a frontend accepts (NBD minimum block size). */
+export const sectorSizeBytes = 512;
+/** Largest single read/write/trim request accepted from any client. */
+export const requestSizeMaxBytes = 32 * 1024 * 1024;
+/** Largest volume we design for (DESIGN §5): 64 TiB. */
+export const volumeSizeMaxBytes = 64 * 1024 ** 4;
+/** Snapshots in one chain (Longhorn caps at 250; we promise at least 1000). */
+export const snapshotCountMax = 1024;
+/** Replicas per volume. */
+export const replicaCountMax = 10;
+/** Replica protocol: largest frame (header + payload) accepted on the wire. */
+export const replicaFrameSizeMaxBytes = requestSizeMaxBytes + 64 * 1024;
+/** Replica protocol: requests in flight on one connection. */
+export const replicaInflightMax = 256;
+/** Connections one replica server accepts at once. */
+export const replicaConnectionsMax = 64;
+/** Chunk size of per-chunk checksums of sealed layers (rebuild and scrub unit). */
+export const checksumChunkSizeBytes = 2 * 1024 * 1024;
+/** Longest name of a volume, snapshot or other resource. */
+export const nameLengthMax = 63;
+/** Largest JSON metadata file a replica reads (chain, labels of 1000+ snapshots). */
+export const metadataSizeMaxBytes = 16 * 1024 * 1024;
+/** Labels on one snapshot, and the longest key/value. */
+export const labelCountMax = 64;
+export const labelLengthMax = 256;
+/** NBD: connections to one export at once. */
+export const nbdConnectionsMax = 64;
+/** NBD: requests in flight on one connection. */
+export const nbdInflightMax = 128;
+/** NBD: longest option payload in the handshake. */
+export const nbdOptionSizeMaxBytes = 64 * 1024;
+/** Default per-request timeout between engine and replica. */
+export const replicaRequestTimeoutMs = 8000;
+
+assert(Number.isInteger(Math.log2(blockSizeBytes)), 'block size must be a power of two');
+assert(blockSizeBytes % sectorSizeBytes === 0, 'block size must be a multiple of the sector size');
+assert(requestSizeMaxBytes % blockSizeBytes === 0, 'request size must be whole blocks');
+assert(replicaFrameSizeMaxBytes > requestSizeMaxBytes, 'a frame must hold a whole request');
+assert(checksumChunkSizeBytes % blockSizeBytes === 0, 'checksum chunks must be whole blocks');
+assert(volumeSizeMaxBytes <= Number.MAX_SAFE_INTEGER, 'volume offsets must be exact numbers');
+assert(snapshotCountMax >= 1000, 'we promise at least 1000 snapshots');
