@@ -1,0 +1,63 @@
+// The shape of a replica's chain of layers, as the replica store reports it and as the replica
+// protocol carries it. Pure types, shared by the replica (which keeps them), the protocol codec
+// and the engine (which reads them over the wire).
+
+export type SnapshotKind = 'user' | 'system';
+
+export type ChecksumState = 'none' | 'pending' | 'computed';
+
+export interface SnapshotInfo {
+  readonly name: string;
+  /** Name of the snapshot below this one; null for the oldest. */
+  readonly parent: string | null;
+  readonly createdMs: number;
+  readonly kind: SnapshotKind;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Marked removed by the user; its data stays until purge() coalesces it. */
+  readonly removed: boolean;
+  /** Bytes of data this layer holds itself (allocated blocks × block size). */
+  readonly sizeBytes: number;
+  readonly checksumState: ChecksumState;
+}
+
+/** The replica-wide record the engine relies on for fencing and start-up choice (DESIGN §3.3). */
+export interface ReplicaMembership {
+  /** Highest engine epoch this replica has accepted; requests with a lower epoch are refused. */
+  readonly epoch: number;
+  /** Generation of the write set this replica last belonged to. */
+  readonly generation: number;
+  /** The members (replica addresses or ids) of that write set. */
+  readonly members: readonly string[];
+}
+
+export interface ChainInfo {
+  readonly volumeName: string;
+  readonly sizeBytes: number;
+  readonly blockSizeBytes: number;
+  /** Sealed layers, oldest first. */
+  readonly snapshots: readonly SnapshotInfo[];
+  /** Bytes the writable head holds. */
+  readonly headSizeBytes: number;
+  /** Name of the snapshot the head sits on; null for an empty chain. */
+  readonly headParent: string | null;
+  readonly membership: ReplicaMembership;
+}
+
+export interface SnapshotOptions {
+  readonly name: string;
+  readonly kind: SnapshotKind;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly createdMs?: number;
+}
+
+export interface ChunkChecksum {
+  readonly offsetBytes: number;
+  readonly lengthBytes: number;
+  /** Hex digest of the chunk's bytes as the layer's *flattened view* reads them (holes as zeros). */
+  readonly digest: string;
+}
+
+export interface LayerExtent {
+  readonly offsetBytes: number;
+  readonly lengthBytes: number;
+}
