@@ -39,6 +39,29 @@ export const nbdOptionSizeMaxBytes = 64 * 1024;
 /** Default per-request timeout between engine and replica. */
 export const replicaRequestTimeoutMs = 8000;
 
+/** Store: largest serialised resource accepted (etcd refuses requests over 1.5 MiB by default). */
+export const resourceSizeMaxBytes = 1024 * 1024;
+/** Store: longest kind name (kinds are path segments of etcd keys). */
+export const kindLengthMax = 63;
+/** Store: longest label selector string accepted from a caller. */
+export const labelSelectorLengthMax = 4096;
+/** Store: labels and annotations on one resource, each. */
+export const resourceLabelCountMax = 128;
+/** Embedded store: events kept in the log so watchers can resume; older revisions answer 'gone'. */
+export const storeEventRetentionCount = 10_000;
+/** Store: events buffered for one slow watcher before it is cut off with 'gone' (it relists). */
+export const watchBacklogMax = 10_000;
+/** Store leases: shortest and longest time to live (etcd rounds up to whole seconds, min ~2 s). */
+export const leaseTtlMinMs = 1000;
+export const leaseTtlMaxMs = 10 * 60_000;
+/** Controller runtime: exponential retry back-off per key (Longhorn: 5 ms to 1000 s). */
+export const reconcileBackoffBaseMs = 5;
+export const reconcileBackoffMaxMs = 5 * 60_000;
+/** Controller runtime: distinct keys waiting in one work queue. */
+export const workQueueLengthMax = 100_000;
+/** Controller runtime: actions one reconcile may return. */
+export const reconcileActionsMax = 1000;
+
 assert(Number.isInteger(Math.log2(blockSizeBytes)), 'block size must be a power of two');
 assert(blockSizeBytes % sectorSizeBytes === 0, 'block size must be a multiple of the sector size');
 assert(requestSizeMaxBytes % blockSizeBytes === 0, 'request size must be whole blocks');
@@ -46,3 +69,6 @@ assert(replicaFrameSizeMaxBytes > requestSizeMaxBytes, 'a frame must hold a whol
 assert(checksumChunkSizeBytes % blockSizeBytes === 0, 'checksum chunks must be whole blocks');
 assert(volumeSizeMaxBytes <= Number.MAX_SAFE_INTEGER, 'volume offsets must be exact numbers');
 assert(snapshotCountMax >= 1000, 'we promise at least 1000 snapshots');
+assert(leaseTtlMinMs < leaseTtlMaxMs, 'lease TTL bounds must be ordered');
+assert(reconcileBackoffBaseMs < reconcileBackoffMaxMs, 'back-off bounds must be ordered');
+assert(watchBacklogMax <= storeEventRetentionCount, 'a cut-off watcher must be able to resume or relist');
