@@ -1,0 +1,482 @@
+// The replication core of one volume: a BlockDevice that fans every write out to the replicas of
+// its write set and acknowledges it only when all of them have it.
+//
+// Ordering contract (DESIGN §2.8), the reason for most of the code below:
+// 1. A write is acknowledged only when every replica still in the write set acknowledged it. A
+//    replica that fails leaves the write set (mode 'err') and the new generation with the member
+//    list is recorded on every surviving rw replica BEFORE that write, or any later one, is
+//    acknowledged. So after any crash, the members of the highest generation hold every
+//    acknowledged write.
+// 2. A partial-block write becomes a whole-block write here: the block is read from an rw replica
+//    under a range lock, merged, and written whole everywhere, so a 'wo' replica never needs data
+//    it does not have.
+// 3. Flush and FUA reach every replica of the write set before the reply. A failed flush drops
+//    that replica for good; we never retry a failed fsync and carry on.
+// 4. Snapshots and expansion run under a barrier: new writes wait, in-flight ones drain, the
+//    operation reaches every replica, then writes resume.
+import { assert } from '../lib/assert.ts';
+import type { BlockDevice, BlockDeviceCapabilities, BlockExtent, WriteOptions } from '../lib/block-device.ts';
+import type { Clock } from '../lib/clock.ts';
+import { IoError, toError } from '../lib/errors.ts';
+import { blockSizeBytes, requestSizeMaxBytes, volumeSizeMaxBytes } from '../lib/limits.ts';
+import type { SnapshotOptions } from '../format/replica-chain.ts';
+import { IoStats, type IoStatsSnapshot } from './io-stats.ts';
+import { RangeLock } from './range-lock.ts';
+import type { ReplicaLink } from './replica-link.ts';
+import type { ReplicaMode } from './replica-mode.ts';
+import { WriteBarrier } from './write-barrier.ts';
+
+export interface EngineMember {
+  readonly link: ReplicaLink;
+  mode: ReplicaMode;
+  lastError: string | null;
+}
+
+export interface EngineOptions {
+  readonly volumeName: string;
+  readonly sizeBytes: number;
+  readonly epoch: number;
+  /** Generation recorded on the rw members when the engine started. */
+  readonly generation: number;
+  /** Replicas holding every acknowledged write; the first is the read source. */
+  readonly members: readonly ReplicaLink[];
+  readonly clock: Clock;
+  readonly log: (message: string) => void;
+  /** Writes fail rather than be acknowledged by fewer rw replicas (Longhorn's behaviour: 1). */
+  readonly minimumWriteReplicas?: number;
+}
+
+export interface EngineStatus {
+  readonly volumeName: string;
+  readonly sizeBytes: number;
+  readonly epoch: number;
+  readonly generation: number;
+  readonly replicas: readonly { address: string; mode: ReplicaMode; lastError: string | null }[];
+  readonly read: IoStatsSnapshot;
+  readonly write: IoStatsSnapshot;
+  readonly flush: IoStatsSnapshot;
+}
+
+type MemberOp = (link: ReplicaLink) => Promise<void>;
+
+export class Engine implements BlockDevice {
+  readonly capabilities: BlockDeviceCapabilities = {
+    canTrim: true,
+    canZeroFast: true,
+    canFua: true,
+    canFlush: true,
+    // Every flush goes to every replica and covers every write acknowledged before it, whichever
+    // connection carried it.
+    canMultiConn: true,
+    canBlockStatus: false,
+  };
+  readonly volumeName: string;
+  private size: number;
+  private readonly epoch: number;
+  private generation: number;
+  private readonly members: EngineMember[];
+  private readonly clock: Clock;
+  private readonly log: (message: string) => void;
+  private readonly minimumWriteReplicas: number;
+  private readonly lock = new RangeLock();
+  private readonly barrier = new WriteBarrier();
+  /** The pending record of a write-set change; acknowledgements wait for it. */
+  private membershipChange: Promise<void> = Promise.resolve();
+  private readonly readStats = new IoStats();
+  private readonly writeStats = new IoStats();
+  private readonly flushStats = new IoStats();
+  private closed = false;
+
+  constructor(options: EngineOptions) {
+    assert(options.members.length > 0, 'an engine needs at least one replica');
+    this.volumeName = options.volumeName;
+    this.size = options.sizeBytes;
+    this.epoch = options.epoch;
+    this.generation = options.generation;
+    this.members = options.members.map((link) => ({ link, mode: 'rw', lastError: null }));
+    this.clock = options.clock;
+    this.log = options.log;
+    this.minimumWriteReplicas = options.minimumWriteReplicas ?? 1;
+  }
+
+  sizeBytes(): number {
+    return this.size;
+  }
+
+  status(): EngineStatus {
+    return {
+      volumeName: this.volumeName,
+      sizeBytes: this.size,
+      epoch: this.epoch,
+      generation: this.generation,
+      replicas: this.members.map((m) => ({ address: m.link.address, mode: m.mode, lastError: m.lastError })),
+      read: this.readStats.snapshot(),
+      write: this.writeStats.snapshot(),
+      flush: this.flushStats.snapshot(),
+    };
+  }
+
+  async read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    this.checkRange('read', offsetBytes, lengthBytes);
+    const startMs = this.clock.monotonicMs();
+    try {
+      const data = await this.readFromRw(offsetBytes, lengthBytes);
+      this.readStats.record(lengthBytes, this.clock.monotonicMs() - startMs);
+      return data;
+    } catch (error) {
+      this.readStats.recordError();
+      throw error;
+    }
+  }
+
+  async write(offsetBytes: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    this.checkRange('write', offsetBytes, data.length);
+    if (data.length === 0) return;
+    await this.mutate(offsetBytes, data.length, options, async (alignedOffset, alignedLength) => {
+      const whole =
+        alignedOffset === offsetBytes && alignedLength === data.length
+          ? data
+          : await this.mergePartial({ alignedOffset, alignedLength, offsetBytes, data });
+      await this.fanOut((link) => link.write(alignedOffset, whole));
+    });
+  }
+
+  async writeZeroes(offsetBytes: number, lengthBytes: number, options?: WriteOptions): Promise<void> {
+    this.checkRange('write zeroes', offsetBytes, lengthBytes);
+    if (lengthBytes === 0) return;
+    await this.mutate(offsetBytes, lengthBytes, options, async (alignedOffset, alignedLength) => {
+      const innerStart = roundUp(offsetBytes);
+      const innerEnd = roundDown(offsetBytes + lengthBytes);
+      if (innerStart >= innerEnd || alignedOffset !== innerStart || alignedOffset + alignedLength !== innerEnd) {
+        // Partial blocks at either end: zero them through a merged whole-block write, the rest
+        // (if any) as a zero range.
+        await this.zeroPartialEnds({ alignedOffset, alignedLength, offsetBytes, lengthBytes, innerStart, innerEnd });
+        return;
+      }
+      await this.fanOut((link) => link.writeZeroes(alignedOffset, alignedLength));
+    });
+  }
+
+  async trim(offsetBytes: number, lengthBytes: number): Promise<void> {
+    this.checkRange('trim', offsetBytes, lengthBytes);
+    // Only whole blocks are discarded; a client may not assume anything about a trimmed range's
+    // contents, so partial blocks at the ends are left as they are.
+    const innerStart = roundUp(offsetBytes);
+    const innerEnd = Math.min(roundDown(offsetBytes + lengthBytes), this.size);
+    if (innerStart >= innerEnd) return;
+    await this.mutate(innerStart, innerEnd - innerStart, undefined, async (alignedOffset, alignedLength) => {
+      await this.fanOut((link) => link.trim(alignedOffset, alignedLength));
+    });
+  }
+
+  async flush(): Promise<void> {
+    this.assertOpen();
+    const startMs = this.clock.monotonicMs();
+    try {
+      await this.fanOut((link) => link.flush());
+      this.flushStats.record(0, this.clock.monotonicMs() - startMs);
+    } catch (error) {
+      this.flushStats.recordError();
+      throw error;
+    }
+  }
+
+  blockStatus(offsetBytes: number, lengthBytes: number): Promise<BlockExtent[]> {
+    this.checkRange('block status', offsetBytes, lengthBytes);
+    return Promise.resolve([{ offsetBytes, lengthBytes, allocated: true }]);
+  }
+
+  /** Take a snapshot on every replica of the write set under the write barrier. */
+  async snapshot(options: SnapshotOptions): Promise<void> {
+    this.assertOpen();
+    await this.barrier.exclusive(async () => {
+      await this.fanOut((link) => link.snapshot(options));
+    });
+    this.log(`snapshot ${options.name} (${options.kind}) taken on ${this.writeSet().length} replicas`);
+  }
+
+  async expand(sizeBytes: number): Promise<void> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes % blockSizeBytes !== 0 || sizeBytes > volumeSizeMaxBytes) {
+      throw new IoError('invalid_argument', `Cannot expand to ${sizeBytes} bytes: need whole 4096-byte blocks up to ${volumeSizeMaxBytes}`);
+    }
+    if (sizeBytes < this.size) {
+      throw new IoError('invalid_argument', `Cannot shrink volume from ${this.size} to ${sizeBytes} bytes`);
+    }
+    if (sizeBytes === this.size) return;
+    await this.barrier.exclusive(async () => {
+      await this.fanOut((link) => link.expand(sizeBytes));
+      this.size = sizeBytes;
+    });
+    this.log(`expanded to ${sizeBytes} bytes`);
+  }
+
+  /**
+   * Add a replica as 'wo': from the moment this resolves it receives every write. It is not a
+   * member of the recorded generation until it is promoted (after a rebuild).
+   */
+  async addReplica(link: ReplicaLink): Promise<void> {
+    this.assertOpen();
+    if (this.members.some((m) => m.link.address === link.address && m.mode !== 'err')) {
+      throw new IoError('invalid_argument', `Replica ${link.address} is already in the write set`);
+    }
+    await link.acceptEpoch(this.epoch);
+    await this.barrier.exclusive(() => {
+      const existing = this.members.findIndex((m) => m.link.address === link.address);
+      if (existing >= 0) this.members.splice(existing, 1);
+      this.members.push({ link, mode: 'wo', lastError: null });
+      return Promise.resolve();
+    });
+    this.log(`replica ${link.address} added as wo`);
+  }
+
+  /** Promote a 'wo' replica to 'rw' and record it as a member of a new generation. */
+  async promoteReplica(address: string): Promise<void> {
+    const member = this.members.find((m) => m.link.address === address && m.mode === 'wo');
+    if (member === undefined) throw new IoError('invalid_argument', `No wo replica ${address} to promote`);
+    await this.barrier.exclusive(async () => {
+      member.mode = 'rw';
+      await this.recordMembership(`replica ${address} promoted to rw`);
+    });
+  }
+
+  /** Take a replica out of the write set on request (it is then in mode 'err'). */
+  async removeReplica(address: string): Promise<void> {
+    const member = this.members.find((m) => m.link.address === address && m.mode !== 'err');
+    if (member === undefined) throw new IoError('invalid_argument', `No replica ${address} in the write set`);
+    if (member.mode === 'rw' && this.rwCount() <= 1) {
+      throw new IoError('invalid_argument', `Cannot remove ${address}: it is the last rw replica`);
+    }
+    await this.barrier.exclusive(() => this.dropMembers([member], 'removed on request'));
+    await member.link.close();
+  }
+
+  /** Ping every replica of the write set; a replica that fails leaves it. */
+  async pingAll(): Promise<void> {
+    await this.fanOut((link) => link.ping()).catch((error: unknown) => {
+      // fanOut already dropped the failed replicas and recorded why; a ping has no caller to
+      // report to, so only the log keeps the error.
+      this.log(`ping: ${toError(error).message}`);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.barrier.exclusive(async () => {
+      await Promise.allSettled(this.members.map((m) => m.link.close()));
+    });
+  }
+
+  // ---- internals ----
+
+  private async mutate(
+    offsetBytes: number,
+    lengthBytes: number,
+    options: WriteOptions | undefined,
+    apply: (alignedOffset: number, alignedLength: number) => Promise<void>,
+  ): Promise<void> {
+    this.assertOpen();
+    const startMs = this.clock.monotonicMs();
+    const alignedOffset = roundDown(offsetBytes);
+    const alignedLength = roundUp(offsetBytes + lengthBytes) - alignedOffset;
+    try {
+      await this.barrier.shared(async () => {
+        const release = await this.lock.acquire(alignedOffset, alignedLength);
+        try {
+          await apply(alignedOffset, alignedLength);
+        } finally {
+          release();
+        }
+        if (options?.fua === true) await this.fanOut((link) => link.flush());
+      });
+      this.writeStats.record(lengthBytes, this.clock.monotonicMs() - startMs);
+    } catch (error) {
+      this.writeStats.recordError();
+      throw error;
+    }
+  }
+
+  private async mergePartial(args: {
+    alignedOffset: number;
+    alignedLength: number;
+    offsetBytes: number;
+    data: Uint8Array;
+  }): Promise<Uint8Array> {
+    const { alignedOffset, alignedLength, offsetBytes, data } = args;
+    const whole = new Uint8Array(alignedLength);
+    const headPartial = offsetBytes !== alignedOffset;
+    const tailPartial = (offsetBytes + data.length) % blockSizeBytes !== 0;
+    // Read only the blocks the new data does not wholly cover: the first and the last.
+    if (headPartial) whole.set(await this.readFromRw(alignedOffset, blockSizeBytes), 0);
+    const lastBlock = alignedOffset + alignedLength - blockSizeBytes;
+    if (tailPartial && (!headPartial || lastBlock !== alignedOffset)) {
+      whole.set(await this.readFromRw(lastBlock, blockSizeBytes), alignedLength - blockSizeBytes);
+    }
+    whole.set(data, offsetBytes - alignedOffset);
+    return whole;
+  }
+
+  private async zeroPartialEnds(args: {
+    alignedOffset: number;
+    alignedLength: number;
+    offsetBytes: number;
+    lengthBytes: number;
+    innerStart: number;
+    innerEnd: number;
+  }): Promise<void> {
+    const { alignedOffset, alignedLength, offsetBytes, lengthBytes, innerStart, innerEnd } = args;
+    const alignedEnd = alignedOffset + alignedLength;
+    if (innerStart >= innerEnd) {
+      // The zeroed range lies within one or two blocks: one merged write covers it.
+      const merged = await this.mergePartial({ alignedOffset, alignedLength, offsetBytes, data: new Uint8Array(lengthBytes) });
+      await this.fanOut((link) => link.write(alignedOffset, merged));
+      return;
+    }
+    if (alignedOffset < innerStart) {
+      const merged = await this.mergePartial({
+        alignedOffset,
+        alignedLength: blockSizeBytes,
+        offsetBytes,
+        data: new Uint8Array(innerStart - offsetBytes),
+      });
+      await this.fanOut((link) => link.write(alignedOffset, merged));
+    }
+    await this.fanOut((link) => link.writeZeroes(innerStart, innerEnd - innerStart));
+    if (innerEnd < alignedEnd) {
+      const merged = await this.mergePartial({
+        alignedOffset: innerEnd,
+        alignedLength: blockSizeBytes,
+        offsetBytes: innerEnd,
+        data: new Uint8Array(offsetBytes + lengthBytes - innerEnd),
+      });
+      await this.fanOut((link) => link.write(innerEnd, merged));
+    }
+  }
+
+  /** Reads from the read source (the first rw replica), failing over to the next on error. */
+  private async readFromRw(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    for (;;) {
+      // Reads stay on one replica so that repeated reads of a block never alternate between the
+      // old and new data of a write that was in flight at a crash (DESIGN §2.8 rule 7).
+      const source = this.members.find((m) => m.mode === 'rw');
+      if (source === undefined) throw new IoError('io', `Volume ${this.volumeName} has no rw replica to read from`);
+      try {
+        return await source.link.read(offsetBytes, lengthBytes);
+      } catch (error) {
+        await this.fail([{ member: source, error }]);
+      }
+    }
+  }
+
+  private writeSet(): EngineMember[] {
+    return this.members.filter((m) => m.mode === 'rw' || m.mode === 'wo');
+  }
+
+  private rwCount(): number {
+    return this.members.filter((m) => m.mode === 'rw').length;
+  }
+
+  /**
+   * Runs op on every replica of the write set. Resolves when every member that is still in the
+   * write set has done it and any resulting write-set change is durably recorded.
+   */
+  private async fanOut(op: MemberOp): Promise<void> {
+    const targets = this.writeSet();
+    if (targets.length === 0) throw new IoError('io', `Volume ${this.volumeName} has no replica in its write set`);
+    const results = await Promise.allSettled(targets.map((m) => op(m.link)));
+    const failures: { member: EngineMember; error: unknown }[] = [];
+    results.forEach((result, i) => {
+      const member = targets[i];
+      if (result.status === 'rejected' && member !== undefined) failures.push({ member, error: result.reason });
+    });
+    if (failures.length > 0) await this.fail(failures);
+    // A write-set change started by another request must be on disk before we acknowledge.
+    await this.membershipChange;
+    const rw = this.rwCount();
+    if (rw === 0) throw new IoError('io', `Volume ${this.volumeName}: every replica failed`);
+    if (rw < this.minimumWriteReplicas) {
+      throw new IoError('io', `Volume ${this.volumeName}: ${rw} rw replicas, fewer than the minimum ${this.minimumWriteReplicas}`);
+    }
+  }
+
+  private async fail(failures: readonly { member: EngineMember; error: unknown }[]): Promise<void> {
+    const live = failures.filter((f) => f.member.mode !== 'err');
+    for (const f of live) f.member.lastError = toError(f.error).message;
+    if (live.length > 0) {
+      const reason = live.map((f) => `${f.member.link.address}: ${toError(f.error).message}`).join('; ');
+      await this.dropMembers(live.map((f) => f.member), reason);
+    }
+    await this.membershipChange;
+  }
+
+  /** Move members to 'err' now (no new request goes to them) and record the new write set. */
+  private dropMembers(members: readonly EngineMember[], reason: string): Promise<void> {
+    let recordNeeded = false;
+    for (const member of members) {
+      if (member.mode === 'err') continue;
+      if (member.mode === 'rw') recordNeeded = true;
+      member.mode = 'err';
+    }
+    if (!recordNeeded) return this.membershipChange;
+    const dropped = members.map((m) => m.link.address).join(', ');
+    return this.recordMembership(`dropped ${dropped} (${reason})`);
+  }
+
+  /**
+   * Record {generation + 1, rw members} on every rw member, chained after any earlier change so
+   * that generations are written in order. A member that fails to record it is dropped too.
+   */
+  private recordMembership(why: string): Promise<void> {
+    const next = this.membershipChange.then(async () => {
+      for (;;) {
+        const rw = this.members.filter((m) => m.mode === 'rw');
+        if (rw.length === 0) {
+          this.log(`write set empty after: ${why}`);
+          return;
+        }
+        const generation = this.generation + 1;
+        const members = rw.map((m) => m.link.address);
+        const results = await Promise.allSettled(rw.map((m) => m.link.setMembership({ generation, members })));
+        this.generation = generation;
+        const failed = rw.filter((_, i) => results[i]?.status === 'rejected');
+        if (failed.length === 0) {
+          this.log(`generation ${generation}: members ${members.join(', ')} (${why})`);
+          return;
+        }
+        for (const m of failed) {
+          m.mode = 'err';
+          m.lastError = 'failed to record membership';
+        }
+        why = `${why}; then dropped ${failed.map((m) => m.link.address).join(', ')} (membership record failed)`;
+      }
+    });
+    this.membershipChange = next;
+    return next;
+  }
+
+  private checkRange(what: string, offsetBytes: number, lengthBytes: number): void {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offsetBytes) || !Number.isSafeInteger(lengthBytes) || offsetBytes < 0 || lengthBytes < 0) {
+      throw new IoError('invalid_argument', `Cannot ${what}: bad offset ${offsetBytes} or length ${lengthBytes}`);
+    }
+    if (lengthBytes > requestSizeMaxBytes && what !== 'trim' && what !== 'write zeroes' && what !== 'block status') {
+      throw new IoError('invalid_argument', `Cannot ${what} ${lengthBytes} bytes: the limit is ${requestSizeMaxBytes}`);
+    }
+    if (offsetBytes + lengthBytes > this.size) {
+      throw new IoError('out_of_range', `Cannot ${what}: offset ${offsetBytes} + length ${lengthBytes} exceeds volume size ${this.size}`);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new IoError('closed', `Volume ${this.volumeName}: engine is closed`);
+  }
+}
+
+function roundDown(bytes: number): number {
+  return bytes - (bytes % blockSizeBytes);
+}
+
+function roundUp(bytes: number): number {
+  return roundDown(bytes + blockSizeBytes - 1);
+}

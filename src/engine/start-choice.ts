@@ -1,0 +1,54 @@
+// Which replicas an engine may use when it starts (DESIGN §2.8 rule 7, §3.3): only members of the
+// highest recorded generation are candidates; the rest are stale and must be rebuilt. Pure.
+import type { ChainInfo } from '../format/replica-chain.ts';
+
+export interface ReplicaReport {
+  readonly address: string;
+  /** null when the replica could not be reached or refused us. */
+  readonly chain: ChainInfo | null;
+  readonly error?: string;
+}
+
+export type StartChoice =
+  | {
+      readonly kind: 'chosen';
+      /** Replicas to use, the read source first. */
+      readonly chosen: readonly string[];
+      readonly stale: readonly string[];
+      readonly unreachable: readonly string[];
+      readonly generation: number;
+      readonly epoch: number;
+      readonly reason: string;
+    }
+  | { readonly kind: 'none'; readonly reason: string };
+
+export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes: number): StartChoice {
+  const reachable = reports.filter((r): r is ReplicaReport & { chain: ChainInfo } => r.chain !== null);
+  const unreachable = reports.filter((r) => r.chain === null).map((r) => r.address);
+  if (reachable.length === 0) {
+    return { kind: 'none', reason: `no replica reachable (${unreachable.join(', ')})` };
+  }
+  const generation = Math.max(...reachable.map((r) => r.chain.membership.generation));
+  const epoch = Math.max(...reachable.map((r) => r.chain.membership.epoch));
+  const top = reachable.filter((r) => r.chain.membership.generation === generation);
+  // A replica of the highest generation that is not in that generation's member list was dropped
+  // from the write set in an earlier run of this generation's predecessor: it is not a candidate.
+  const recorded = new Set(top.flatMap((r) => r.chain.membership.members));
+  const candidates = top.filter((r) => generation === 0 || recorded.has(r.address));
+  const wrongSize = candidates.filter((r) => r.chain.sizeBytes !== sizeBytes);
+  const usable = candidates.filter((r) => r.chain.sizeBytes === sizeBytes);
+  const chosenSet = new Set(usable.map((r) => r.address));
+  const stale = reachable.filter((r) => !chosenSet.has(r.address)).map((r) => r.address);
+  if (usable.length === 0) {
+    const sizes = wrongSize.map((r) => `${r.address}=${r.chain.sizeBytes}`).join(', ');
+    return { kind: 'none', reason: `no replica of generation ${generation} has size ${sizeBytes} (${sizes})` };
+  }
+  // The source of reads is the first candidate in address order: deterministic, so that a restart
+  // with the same replicas reads from the same one.
+  const chosen = usable.map((r) => r.address).sort();
+  const reason =
+    `generation ${generation}: using ${chosen.join(', ')}` +
+    (stale.length > 0 ? `; stale (older generation or dropped): ${stale.join(', ')}` : '') +
+    (unreachable.length > 0 ? `; unreachable: ${unreachable.join(', ')}` : '');
+  return { kind: 'chosen', chosen, stale, unreachable, generation, epoch, reason };
+}
