@@ -62,6 +62,26 @@ export const workQueueLengthMax = 100_000;
 /** Controller runtime: actions one reconcile may return. */
 export const reconcileActionsMax = 1000;
 
+/** Resources: any byte count of a disk or a store (exact as a JS number). */
+export const byteCountMax = Number.MAX_SAFE_INTEGER;
+/** Resources: volume names, shorter than other names so derived names (`<vol>-r-<8 hex>`) fit. */
+export const volumeNameLengthMax = 40;
+/** Resources: disks on one node. */
+export const diskCountMax = 64;
+/** Resources: tags on a node or a disk, and entries in a node or disk selector; longest tag. */
+export const tagCountMax = 32;
+export const tagLengthMax = 63;
+/** Resources: conditions on one object. */
+export const conditionCountMax = 32;
+/** Resources: longest free-text field (messages, errors, descriptions). */
+export const freeTextLengthMax = 4096;
+/** Resources: longest URL (backup target, backup, backing image source). */
+export const urlLengthMax = 2048;
+/** Resources: longest filesystem path (disk paths). */
+export const pathLengthMax = 4096;
+/** Settings: longest value of one setting. */
+export const settingValueLengthMax = 4096;
+
 assert(Number.isInteger(Math.log2(blockSizeBytes)), 'block size must be a power of two');
 assert(blockSizeBytes % sectorSizeBytes === 0, 'block size must be a multiple of the sector size');
 assert(requestSizeMaxBytes % blockSizeBytes === 0, 'request size must be whole blocks');
@@ -72,3 +92,5 @@ assert(snapshotCountMax >= 1000, 'we promise at least 1000 snapshots');
 assert(leaseTtlMinMs < leaseTtlMaxMs, 'lease TTL bounds must be ordered');
 assert(reconcileBackoffBaseMs < reconcileBackoffMaxMs, 'back-off bounds must be ordered');
 assert(watchBacklogMax <= storeEventRetentionCount, 'a cut-off watcher must be able to resume or relist');
+assert(volumeNameLengthMax + 11 <= nameLengthMax, 'replica names <vol>-r-<8 hex> must be valid names');
+assert(volumeSizeMaxBytes <= byteCountMax, 'a volume size is a byte count');

@@ -1,0 +1,29 @@
+// The backup target URLs we accept (DESIGN §2.6): `s3://bucket@region/path`,
+// `nfs://server:/export/path`, a plain absolute directory, or '' for none.
+import { urlLengthMax } from '../../lib/limits.ts';
+
+const s3Pattern = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])@([A-Za-z0-9-]*)(\/[^\s]*)?$/;
+const nfsPattern = /^nfs:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\/[^\s?]*)(\?[^\s]*)?$/;
+
+export type BackupTargetKind = 'none' | 's3' | 'nfs' | 'directory';
+
+export function backupTargetKind(url: string): BackupTargetKind | null {
+  if (url === '') return 'none';
+  if (url.length > urlLengthMax) return null;
+  if (s3Pattern.test(url)) return 's3';
+  if (nfsPattern.test(url)) return 'nfs';
+  if (url.startsWith('/') && !/[\s\0]/.test(url)) return 'directory';
+  return null;
+}
+
+/** Why a backup target URL is refused, or null when it is valid. */
+export function backupTargetURLProblem(url: string): string | null {
+  if (url.length > urlLengthMax) return `backup target URL is ${url.length} characters; at most ${urlLengthMax} allowed`;
+  const kind = backupTargetKind(url);
+  if (kind === null) {
+    return `backup target ${JSON.stringify(url)} is not s3://bucket@region/path, nfs://server:/path or an absolute directory`;
+  }
+  const path = kind === 'directory' ? url : kind === 'nfs' ? (nfsPattern.exec(url)?.[2] ?? '') : '';
+  if (path.split('/').includes('..')) return `backup target ${JSON.stringify(url)} must not contain '..'`;
+  return null;
+}
