@@ -188,3 +188,24 @@ test('Engine.expand() grows every replica under the barrier', async () => {
   for (const link of links) assert.equal(link.data.length, sizeBytes * 2);
   await engine.write(sizeBytes, new Uint8Array(4096).fill(4));
 });
+
+test('startEngine() fences with a higher epoch, records a generation, and skips stale replicas', async () => {
+  const { startEngine } = await import('./engine-start.ts');
+  const links = ['a', 'b', 'c'].map((a) => new MemoryReplicaLink(a, sizeBytes));
+  for (const link of links) {
+    link.epoch = 4;
+    link.generation = 7;
+    link.members = ['a', 'c'];
+  }
+  links[1]!.generation = 6;
+  const log: string[] = [];
+  const started = await startEngine({ volumeName: 'vol', sizeBytes, links, clock: new ManualClock(), log: (m) => log.push(m) });
+  assert.deepEqual(started.stale, ['b']);
+  assert.equal(links[0]!.epoch, 5);
+  assert.equal(links[0]!.generation, 8);
+  assert.deepEqual(links[2]!.members, ['a', 'c']);
+  assert.equal(links[1]!.epoch, 4, 'the stale replica is left alone');
+  assert.ok(log.some((m) => m.includes('stale')));
+  await started.engine.write(0, new Uint8Array(4096).fill(1));
+  assert.equal(links[1]!.data[0], 0);
+});

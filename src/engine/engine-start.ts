@@ -1,0 +1,75 @@
+// Starting an engine on a set of replicas: ask each for its chain and membership record, keep
+// only the members of the highest generation (start-choice.ts), fence every older engine by
+// presenting a higher epoch, and record a new generation on the chosen replicas before serving
+// any I/O. Stale replicas are closed and reported; they must be rebuilt.
+import type { Clock } from '../lib/clock.ts';
+import { IoError, toError } from '../lib/errors.ts';
+import { Engine } from './engine.ts';
+import type { ReplicaLink } from './replica-link.ts';
+import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
+
+export interface EngineStartOptions {
+  readonly volumeName: string;
+  readonly sizeBytes: number;
+  readonly links: readonly ReplicaLink[];
+  readonly clock: Clock;
+  readonly log: (message: string) => void;
+  /** The epoch to use; by default one more than the highest any replica has seen. */
+  readonly epoch?: number;
+  readonly minimumWriteReplicas?: number;
+}
+
+export interface EngineStart {
+  readonly engine: Engine;
+  /** Replicas not used: older generation, dropped from the write set, or unreachable. */
+  readonly stale: readonly string[];
+  readonly unreachable: readonly string[];
+  readonly reason: string;
+}
+
+export async function startEngine(options: EngineStartOptions): Promise<EngineStart> {
+  const { links, log } = options;
+  const reports: ReplicaReport[] = await Promise.all(
+    links.map(async (link) => {
+      try {
+        return { address: link.address, chain: await link.chain() };
+      } catch (error) {
+        return { address: link.address, chain: null, error: toError(error).message };
+      }
+    }),
+  );
+  const choice = chooseStartReplicas(reports, options.sizeBytes);
+  if (choice.kind === 'none') {
+    await Promise.allSettled(links.map((l) => l.close()));
+    throw new IoError('io', `Cannot start volume ${options.volumeName}: ${choice.reason}`);
+  }
+  log(`start: ${choice.reason}`);
+  const epoch = options.epoch ?? choice.epoch + 1;
+  if (epoch <= choice.epoch) {
+    throw new IoError('invalid_argument', `Cannot start with epoch ${epoch}: replicas have seen epoch ${choice.epoch}`);
+  }
+  const chosen = choice.chosen.map((address) => {
+    const link = links.find((l) => l.address === address);
+    if (link === undefined) throw new IoError('io', `chosen replica ${address} has no link`);
+    return link;
+  });
+  const unused = links.filter((l) => !choice.chosen.includes(l.address));
+  await Promise.allSettled(unused.map((l) => l.close()));
+  // Fence first: once a replica has accepted our epoch, an older engine can no longer write to it.
+  await Promise.all(chosen.map((l) => l.acceptEpoch(epoch)));
+  const generation = choice.generation + 1;
+  const members = chosen.map((l) => l.address);
+  await Promise.all(chosen.map((l) => l.setMembership({ generation, members })));
+  log(`start: epoch ${epoch}, generation ${generation}, members ${members.join(', ')}`);
+  const engine = new Engine({
+    volumeName: options.volumeName,
+    sizeBytes: options.sizeBytes,
+    epoch,
+    generation,
+    members: chosen,
+    clock: options.clock,
+    log,
+    ...(options.minimumWriteReplicas === undefined ? {} : { minimumWriteReplicas: options.minimumWriteReplicas }),
+  });
+  return { engine, stale: choice.stale, unreachable: choice.unreachable, reason: choice.reason };
+}
