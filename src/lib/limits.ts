@@ -38,6 +38,18 @@ export const nbdInflightMax = 128;
 export const nbdOptionSizeMaxBytes = 64 * 1024;
 /** Default per-request timeout between engine and replica. */
 export const replicaRequestTimeoutMs = 8000;
+/** Replica protocol: largest JSON payload of a control request (snapshot labels, members). */
+export const replicaControlRequestSizeMaxBytes = 64 * 1024;
+/** Replica protocol: largest JSON payload of a control reply (chain info of 1000+ snapshots). */
+export const replicaControlReplySizeMaxBytes = metadataSizeMaxBytes;
+/** Replica protocol: longest error message carried by an error reply (longer ones are cut). */
+export const replicaErrorMessageMaxBytes = 4096;
+/** Replica protocol: extents in one layer-extents reply; the caller asks again from where it ended. */
+export const replicaExtentsPerReplyMax = 65536;
+/** Replica protocol: checksum chunks one checksums request may cover. */
+export const replicaChecksumChunksPerRequestMax = 4096;
+/** Longest member id (replica address) in a membership record. */
+export const memberIdLengthMax = 256;
 
 /** Store: largest serialised resource accepted (etcd refuses requests over 1.5 MiB by default). */
 export const resourceSizeMaxBytes = 1024 * 1024;
@@ -94,3 +106,6 @@ assert(reconcileBackoffBaseMs < reconcileBackoffMaxMs, 'back-off bounds must be 
 assert(watchBacklogMax <= storeEventRetentionCount, 'a cut-off watcher must be able to resume or relist');
 assert(volumeNameLengthMax + 11 <= nameLengthMax, 'replica names <vol>-r-<8 hex> must be valid names');
 assert(volumeSizeMaxBytes <= byteCountMax, 'a volume size is a byte count');
+assert(replicaControlReplySizeMaxBytes < replicaFrameSizeMaxBytes, 'a frame must hold a control reply');
+assert(replicaControlRequestSizeMaxBytes < replicaFrameSizeMaxBytes, 'a frame must hold a control request');
+assert(replicaExtentsPerReplyMax * 64 <= replicaControlReplySizeMaxBytes, 'an extents reply must fit a control reply');

@@ -1,0 +1,285 @@
+// Requests of the replica protocol: the typed union the engine sends, its encoding into a frame,
+// and the checked decoding the replica does. Data operations put offset and length in the header;
+// control operations put their arguments in a bounded JSON payload. Every request carries the
+// volume name and the engine's epoch in its header (fencing, docs/replica-protocol.md).
+import {
+  memberIdLengthMax,
+  replicaControlRequestSizeMaxBytes,
+  replicaCountMax,
+  requestSizeMaxBytes,
+  volumeSizeMaxBytes,
+} from '../../lib/limits.ts';
+import { unreachable } from '../../lib/assert.ts';
+import type { LayerExtent, SnapshotKind, SnapshotOptions } from '../replica-chain.ts';
+import {
+  asArray,
+  asCount,
+  asLabels,
+  asLayerName,
+  asName,
+  asString,
+  encodeJson,
+  field,
+  FieldError,
+  isValidName,
+  parseJsonObject,
+} from './json-fields.ts';
+import { encodeReplicaFrame, type ReplicaFrame, replicaFrameFlags, replicaProtocolVersion } from './replica-frame.ts';
+import { type ReplicaErrorCode, type ReplicaOp, replicaOpCodes, replicaOpFromCode } from './replica-ops.ts';
+
+export type ReplicaRequest =
+  | { readonly op: 'read'; readonly offsetBytes: number; readonly lengthBytes: number }
+  | { readonly op: 'write'; readonly offsetBytes: number; readonly data: Uint8Array }
+  | { readonly op: 'write_zeroes'; readonly offsetBytes: number; readonly lengthBytes: number }
+  | { readonly op: 'trim'; readonly offsetBytes: number; readonly lengthBytes: number }
+  | { readonly op: 'flush' }
+  | { readonly op: 'ping' }
+  /** Present the header's epoch: the replica persists it if higher and refuses lower ones after. */
+  | { readonly op: 'open' }
+  | { readonly op: 'set_membership'; readonly generation: number; readonly members: readonly string[] }
+  | { readonly op: 'snapshot'; readonly options: SnapshotOptions }
+  | { readonly op: 'chain_info' }
+  | { readonly op: 'mark_removed'; readonly name: string }
+  | { readonly op: 'purge' }
+  | { readonly op: 'revert'; readonly name: string }
+  | { readonly op: 'expand'; readonly sizeBytes: number }
+  | { readonly op: 'checksums'; readonly snapshotName: string; readonly range: LayerExtent }
+  | { readonly op: 'layer_extents'; readonly layerName: string | null; readonly range: LayerExtent }
+  | {
+      readonly op: 'read_layer';
+      readonly layerName: string | null;
+      readonly offsetBytes: number;
+      readonly lengthBytes: number;
+    };
+
+export interface ReplicaRequestEnvelope {
+  readonly requestId: number;
+  readonly volumeName: string;
+  readonly epoch: number;
+  readonly request: ReplicaRequest;
+}
+
+export type RequestDecodeResult =
+  | { readonly kind: 'request'; readonly envelope: ReplicaRequestEnvelope }
+  | {
+      readonly kind: 'invalid';
+      readonly requestId: number;
+      readonly opCode: number;
+      readonly code: ReplicaErrorCode;
+      readonly message: string;
+    };
+
+const empty = new Uint8Array(0);
+
+interface WireParts {
+  readonly offsetBytes: number;
+  readonly lengthBytes: number;
+  readonly payload: Uint8Array;
+}
+
+function requestParts(request: ReplicaRequest): WireParts {
+  switch (request.op) {
+    case 'read':
+    case 'write_zeroes':
+    case 'trim':
+      return { offsetBytes: request.offsetBytes, lengthBytes: request.lengthBytes, payload: empty };
+    case 'write':
+      return { offsetBytes: request.offsetBytes, lengthBytes: request.data.length, payload: request.data };
+    case 'flush':
+    case 'ping':
+    case 'open':
+    case 'chain_info':
+    case 'purge':
+      return { offsetBytes: 0, lengthBytes: 0, payload: empty };
+    case 'set_membership':
+      return control({ generation: request.generation, members: request.members });
+    case 'snapshot':
+      return control({
+        name: request.options.name,
+        kind: request.options.kind,
+        labels: request.options.labels ?? {},
+        ...(request.options.createdMs === undefined ? {} : { createdMs: request.options.createdMs }),
+      });
+    case 'mark_removed':
+    case 'revert':
+      return control({ name: request.name });
+    case 'expand':
+      return control({ sizeBytes: request.sizeBytes });
+    case 'checksums':
+      return control({ snapshot: request.snapshotName, ...request.range });
+    case 'layer_extents':
+      return control({ layer: request.layerName, ...request.range });
+    case 'read_layer':
+      return {
+        offsetBytes: request.offsetBytes,
+        lengthBytes: request.lengthBytes,
+        payload: encodeJson({ layer: request.layerName }),
+      };
+  }
+}
+
+function control(value: unknown): WireParts {
+  return { offsetBytes: 0, lengthBytes: 0, payload: encodeJson(value) };
+}
+
+/** Encode a request. Values come from our own engine; the replica checks them again on arrival. */
+export function encodeReplicaRequest(envelope: ReplicaRequestEnvelope): Uint8Array {
+  const parts = requestParts(envelope.request);
+  return encodeReplicaFrame(
+    {
+      version: replicaProtocolVersion,
+      opCode: replicaOpCodes[envelope.request.op],
+      flags: 0,
+      requestId: envelope.requestId,
+      epoch: envelope.epoch,
+      offsetBytes: parts.offsetBytes,
+      lengthBytes: parts.lengthBytes,
+      status: 0,
+      volumeName: envelope.volumeName,
+    },
+    parts.payload,
+  );
+}
+
+class RangeProblem extends FieldError {}
+
+/** A data range from the header: 1..requestSizeMaxBytes long, ending inside the largest volume. */
+function checkIoRange(offsetBytes: number, lengthBytes: number): void {
+  if (lengthBytes === 0) throw new FieldError('length is 0');
+  if (lengthBytes > requestSizeMaxBytes) {
+    throw new FieldError(`length ${lengthBytes} exceeds the largest request, ${requestSizeMaxBytes} bytes`);
+  }
+  if (offsetBytes + lengthBytes > volumeSizeMaxBytes) {
+    throw new RangeProblem(`range ${offsetBytes}+${lengthBytes} ends past the largest volume`);
+  }
+}
+
+function checkEmpty(frame: ReplicaFrame, op: ReplicaOp): void {
+  const { header, payload } = frame;
+  if (header.offsetBytes !== 0 || header.lengthBytes !== 0 || payload.length !== 0) {
+    throw new FieldError(`${op} takes no offset, length or payload`);
+  }
+}
+
+function controlObject(frame: ReplicaFrame, op: ReplicaOp): Record<string, unknown> {
+  const { header, payload } = frame;
+  if (header.offsetBytes !== 0 || header.lengthBytes !== 0) throw new FieldError(`${op} takes no offset or length`);
+  if (payload.length > replicaControlRequestSizeMaxBytes) {
+    throw new FieldError(`${op} payload of ${payload.length} bytes exceeds ${replicaControlRequestSizeMaxBytes}`);
+  }
+  return parseJsonObject(payload, op);
+}
+
+function jsonRange(object: Record<string, unknown>): LayerExtent {
+  const offsetBytes = asCount(field(object, 'offsetBytes'), 'offsetBytes', volumeSizeMaxBytes);
+  const lengthBytes = asCount(field(object, 'lengthBytes'), 'lengthBytes', volumeSizeMaxBytes);
+  if (offsetBytes + lengthBytes > volumeSizeMaxBytes) {
+    throw new RangeProblem(`range ${offsetBytes}+${lengthBytes} ends past the largest volume`);
+  }
+  return { offsetBytes, lengthBytes };
+}
+
+const snapshotKinds: readonly SnapshotKind[] = ['user', 'system'];
+
+function decodeBody(frame: ReplicaFrame, op: ReplicaOp): ReplicaRequest {
+  const { header, payload } = frame;
+  switch (op) {
+    case 'read':
+    case 'write_zeroes':
+    case 'trim':
+      if (payload.length !== 0) throw new FieldError(`${op} takes no payload`);
+      checkIoRange(header.offsetBytes, header.lengthBytes);
+      return { op, offsetBytes: header.offsetBytes, lengthBytes: header.lengthBytes };
+    case 'write':
+      if (payload.length !== header.lengthBytes) {
+        throw new FieldError(`write of length ${header.lengthBytes} carries ${payload.length} bytes`);
+      }
+      checkIoRange(header.offsetBytes, header.lengthBytes);
+      return { op, offsetBytes: header.offsetBytes, data: payload };
+    case 'flush':
+    case 'ping':
+    case 'open':
+    case 'chain_info':
+    case 'purge':
+      checkEmpty(frame, op);
+      return { op };
+    case 'set_membership': {
+      const object = controlObject(frame, op);
+      const members = asArray(field(object, 'members'), 'members', replicaCountMax).map((m, i) =>
+        asString(m, `members[${i}]`, memberIdLengthMax),
+      );
+      return { op, generation: asCount(field(object, 'generation'), 'generation'), members };
+    }
+    case 'snapshot': {
+      const object = controlObject(frame, op);
+      const kind = field(object, 'kind');
+      if (!snapshotKinds.includes(kind as SnapshotKind)) throw new FieldError(`snapshot kind must be user or system`);
+      const createdMs = field(object, 'createdMs');
+      const options: SnapshotOptions = {
+        name: asName(field(object, 'name'), 'name'),
+        kind: kind as SnapshotKind,
+        labels: asLabels(field(object, 'labels') ?? {}, 'labels'),
+        ...(createdMs === undefined ? {} : { createdMs: asCount(createdMs, 'createdMs') }),
+      };
+      return { op, options };
+    }
+    case 'mark_removed':
+    case 'revert':
+      return { op, name: asName(field(controlObject(frame, op), 'name'), 'name') };
+    case 'expand': {
+      const object = controlObject(frame, op);
+      return { op, sizeBytes: asCount(field(object, 'sizeBytes'), 'sizeBytes', volumeSizeMaxBytes) };
+    }
+    case 'checksums': {
+      const object = controlObject(frame, op);
+      return { op, snapshotName: asName(field(object, 'snapshot'), 'snapshot'), range: jsonRange(object) };
+    }
+    case 'layer_extents': {
+      const object = controlObject(frame, op);
+      return { op, layerName: asLayerName(field(object, 'layer'), 'layer'), range: jsonRange(object) };
+    }
+    case 'read_layer': {
+      if (payload.length > replicaControlRequestSizeMaxBytes) throw new FieldError('read_layer payload is too large');
+      checkIoRange(header.offsetBytes, header.lengthBytes);
+      const object = parseJsonObject(payload, op);
+      return {
+        op,
+        layerName: asLayerName(field(object, 'layer'), 'layer'),
+        offsetBytes: header.offsetBytes,
+        lengthBytes: header.lengthBytes,
+      };
+    }
+    default:
+      return unreachable(op, 'replica op');
+  }
+}
+
+/** Check a delimited frame as a request; every problem becomes a value naming its request id. */
+export function decodeReplicaRequest(frame: ReplicaFrame): RequestDecodeResult {
+  const { header } = frame;
+  const invalid = (code: ReplicaErrorCode, message: string): RequestDecodeResult => ({
+    kind: 'invalid',
+    requestId: header.requestId,
+    opCode: header.opCode,
+    code,
+    message,
+  });
+  if ((header.flags & replicaFrameFlags.reply) !== 0) return invalid('bad_request', 'a reply frame sent as a request');
+  if (header.status !== 0) return invalid('bad_request', `request carries status ${header.status}`);
+  const op = replicaOpFromCode(header.opCode);
+  if (op === undefined) return invalid('bad_request', `unknown op ${header.opCode}`);
+  if (!isValidName(header.volumeName)) {
+    return invalid('bad_request', `volume name ${JSON.stringify(header.volumeName)} is not a name`);
+  }
+  try {
+    const request = decodeBody(frame, op);
+    return {
+      kind: 'request',
+      envelope: { requestId: header.requestId, volumeName: header.volumeName, epoch: header.epoch, request },
+    };
+  } catch (error) {
+    if (error instanceof RangeProblem) return invalid('out_of_range', `${op}: ${error.message}`);
+    if (error instanceof FieldError) return invalid('bad_request', `${op}: ${error.message}`);
+    throw error;
+  }
+}
