@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { ManualClock } from '../lib/clock.ts';
+import { createControlServer } from './control-server.ts';
+import { Engine } from './engine.ts';
+import { MemoryReplicaLink } from './testing/memory-replica-link.ts';
+
+async function withServer(run: (base: string, links: MemoryReplicaLink[]) => Promise<void>): Promise<void> {
+  const links = [new MemoryReplicaLink('r0', 1 << 20), new MemoryReplicaLink('r1', 1 << 20)];
+  const engine = new Engine({
+    volumeName: 'vol',
+    sizeBytes: 1 << 20,
+    epoch: 1,
+    generation: 1,
+    members: links,
+    clock: new ManualClock(),
+    log: () => undefined,
+  });
+  const server = createControlServer({
+    engine,
+    connect: (address) => Promise.resolve(new MemoryReplicaLink(address, 1 << 20)),
+    log: () => undefined,
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    await run(`http://127.0.0.1:${port}`, links);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+async function call(base: string, method: string, path: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${base}${path}`, { method, ...(body === undefined ? {} : { body }) });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+test('control API reports status, takes snapshots, adds and removes replicas', async () => {
+  await withServer(async (base, links) => {
+    const status = await call(base, 'GET', '/v1/status');
+    assert.equal(status.status, 200);
+    assert.equal(status.json['volumeName'], 'vol');
+    const snap = await call(base, 'POST', '/v1/snapshots', JSON.stringify({ name: 's1', labels: { a: 'b' } }));
+    assert.equal(snap.status, 200);
+    assert.deepEqual(links[0]!.snapshots, ['s1']);
+    const added = await call(base, 'POST', '/v1/replicas', JSON.stringify({ address: 'r2' }));
+    assert.equal(added.status, 200);
+    assert.deepEqual((added.json['replicas'] as { mode: string }[]).map((r) => r.mode), ['rw', 'rw', 'wo']);
+    const removed = await call(base, 'DELETE', '/v1/replicas?address=r1');
+    assert.deepEqual((removed.json['replicas'] as { mode: string }[]).map((r) => r.mode), ['rw', 'err', 'wo']);
+  });
+});
+
+test('control API answers hostile requests with 4xx and keeps serving', async () => {
+  await withServer(async (base) => {
+    const cases: [string, string, string | undefined, number][] = [
+      ['POST', '/v1/snapshots', '{not json', 400],
+      ['POST', '/v1/snapshots', '[]', 400],
+      ['POST', '/v1/snapshots', JSON.stringify({ name: '../x' }), 400],
+      ['POST', '/v1/snapshots', JSON.stringify({ name: 'a'.repeat(300) }), 400],
+      ['POST', '/v1/snapshots', JSON.stringify({ name: 'ok', kind: 'weird' }), 400],
+      ['POST', '/v1/expand', JSON.stringify({ sizeBytes: 'big' }), 400],
+      ['POST', '/v1/expand', JSON.stringify({ sizeBytes: 1e300 }), 400],
+      ['POST', '/v1/expand', JSON.stringify({ sizeBytes: 1000 }), 400],
+      ['DELETE', '/v1/replicas', undefined, 400],
+      ['DELETE', '/v1/replicas?address=nope', undefined, 400],
+      ['GET', '/v1/nothing', undefined, 404],
+      ['POST', '/v1/replicas', 'x'.repeat(70_000), 413],
+    ];
+    for (const [method, path, body, expected] of cases) {
+      const { status, json } = await call(base, method, path, body);
+      assert.equal(status, expected, `${method} ${path} ${body?.slice(0, 40) ?? ''}`);
+      assert.equal(typeof json['code'], 'string');
+      assert.equal(typeof json['message'], 'string');
+    }
+    assert.equal((await call(base, 'GET', '/v1/status')).status, 200);
+  });
+});

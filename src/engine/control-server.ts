@@ -1,0 +1,156 @@
+// The engine's control API, for the node agent and the manager: JSON over HTTP on a TCP port or a
+// unix socket. Small on purpose: status, replicas in and out, snapshots, expansion.
+//
+//   GET    /v1/status                      → EngineStatus
+//   POST   /v1/replicas   {address}        → add a replica as wo
+//   POST   /v1/replicas/promote {address}  → wo → rw (after a rebuild)
+//   DELETE /v1/replicas?address=ADDR       → take a replica out of the write set
+//   POST   /v1/snapshots  {name, kind?, labels?} → snapshot under the write barrier
+//   POST   /v1/expand     {sizeBytes}      → online expansion
+//
+// Errors are {code, message} with 400 for bad input, 404 for unknown routes, 409 when the
+// engine's state forbids the action, 503 when replicas failed.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ShorthornError, toError } from '../lib/errors.ts';
+import { labelCountMax, labelLengthMax, nameLengthMax } from '../lib/limits.ts';
+import type { Engine } from './engine.ts';
+import type { ReplicaLink } from './replica-link.ts';
+
+const bodySizeMaxBytes = 64 * 1024;
+
+export class ControlApiError extends ShorthornError<'bad_request' | 'not_found' | 'conflict' | 'too_large'> {}
+
+export interface ControlServerOptions {
+  readonly engine: Engine;
+  /** Opens a link to a replica address given in an add request. */
+  readonly connect: (address: string) => Promise<ReplicaLink>;
+  readonly log: (message: string) => void;
+}
+
+export function createControlServer(options: ControlServerOptions): Server {
+  return createServer((request, response) => {
+    handle(options, request)
+      .then((result) => reply(response, 200, result))
+      .catch((error: unknown) => {
+        const { status, code, message } = describeError(error);
+        if (status >= 500) options.log(`control: ${request.method ?? '?'} ${request.url ?? '?'}: ${message}`);
+        reply(response, status, { code, message });
+      });
+  });
+}
+
+async function handle(options: ControlServerOptions, request: IncomingMessage): Promise<unknown> {
+  const { engine } = options;
+  const url = new URL(request.url ?? '/', 'http://engine');
+  const route = `${request.method ?? 'GET'} ${url.pathname}`;
+  switch (route) {
+    case 'GET /v1/status':
+      return engine.status();
+    case 'POST /v1/replicas': {
+      const address = stringField(await readJson(request), 'address', 256);
+      const link = await options.connect(address);
+      try {
+        await engine.addReplica(link);
+      } catch (error) {
+        await link.close();
+        throw error;
+      }
+      return engine.status();
+    }
+    case 'POST /v1/replicas/promote': {
+      await engine.promoteReplica(stringField(await readJson(request), 'address', 256));
+      return engine.status();
+    }
+    case 'DELETE /v1/replicas': {
+      const address = url.searchParams.get('address');
+      if (address === null || address === '') throw new ControlApiError('bad_request', 'address query parameter is required');
+      await engine.removeReplica(address);
+      return engine.status();
+    }
+    case 'POST /v1/snapshots': {
+      const body = await readJson(request);
+      const name = stringField(body, 'name', nameLengthMax);
+      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+        throw new ControlApiError('bad_request', `snapshot name ${JSON.stringify(name)} must be lowercase letters, digits, '-' and '.'`);
+      }
+      const kind = body['kind'] ?? 'user';
+      if (kind !== 'user' && kind !== 'system') throw new ControlApiError('bad_request', 'kind must be "user" or "system"');
+      await engine.snapshot({ name, kind, labels: labelsField(body) });
+      return engine.status();
+    }
+    case 'POST /v1/expand': {
+      const sizeBytes = (await readJson(request))['sizeBytes'];
+      if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes)) {
+        throw new ControlApiError('bad_request', 'sizeBytes must be an integer');
+      }
+      await engine.expand(sizeBytes);
+      return engine.status();
+    }
+    default:
+      throw new ControlApiError('not_found', `No route ${route}`);
+  }
+}
+
+async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of request) {
+    const bytes = chunk as Buffer;
+    total += bytes.length;
+    if (total > bodySizeMaxBytes) throw new ControlApiError('too_large', `Body over ${bodySizeMaxBytes} bytes`);
+    chunks.push(bytes);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (error) {
+    throw new ControlApiError('bad_request', `Body is not JSON: ${toError(error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ControlApiError('bad_request', 'Body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+function stringField(body: Record<string, unknown>, key: string, lengthMax: number): string {
+  const value = body[key];
+  if (typeof value !== 'string' || value.length === 0 || value.length > lengthMax) {
+    throw new ControlApiError('bad_request', `${key} must be a string of 1 to ${lengthMax} characters`);
+  }
+  return value;
+}
+
+function labelsField(body: Record<string, unknown>): Record<string, string> {
+  const labels = body['labels'] ?? {};
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
+    throw new ControlApiError('bad_request', 'labels must be an object of strings');
+  }
+  const entries = Object.entries(labels);
+  if (entries.length > labelCountMax) throw new ControlApiError('bad_request', `at most ${labelCountMax} labels`);
+  for (const [key, value] of entries) {
+    if (typeof value !== 'string' || key.length > labelLengthMax || value.length > labelLengthMax) {
+      throw new ControlApiError('bad_request', `label ${key.slice(0, 40)} must be a string of at most ${labelLengthMax} characters`);
+    }
+  }
+  return labels as Record<string, string>;
+}
+
+function describeError(error: unknown): { status: number; code: string; message: string } {
+  if (error instanceof ControlApiError) {
+    const status = { bad_request: 400, not_found: 404, conflict: 409, too_large: 413 }[error.code];
+    return { status, code: error.code, message: error.message };
+  }
+  if (error instanceof ShorthornError) {
+    const code = String(error.code);
+    if (code === 'invalid_argument' || code === 'out_of_range') return { status: 400, code, message: error.message };
+    if (code === 'closed') return { status: 409, code, message: error.message };
+    return { status: 503, code, message: error.message };
+  }
+  return { status: 500, code: 'internal', message: toError(error).message };
+}
+
+function reply(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
