@@ -48,6 +48,11 @@ export const replicaErrorMessageMaxBytes = 4096;
 export const replicaExtentsPerReplyMax = 65536;
 /** Replica protocol: checksum chunks one checksums request may cover. */
 export const replicaChecksumChunksPerRequestMax = 4096;
+/** Replica protocol: bytes of requests and replies one connection holds in flight (reads count
+ * their length); the server stops reading the socket above it. */
+export const replicaInflightBytesMax = 128 * 1024 * 1024;
+/** Replica client: requests waiting for an in-flight slot before new ones are refused. */
+export const replicaClientQueueMax = 4096;
 /** Longest member id (replica address) in a membership record. */
 export const memberIdLengthMax = 256;
 
@@ -94,6 +99,18 @@ export const pathLengthMax = 4096;
 /** Settings: longest value of one setting. */
 export const settingValueLengthMax = 4096;
 
+/** Replica store: open layer files one replica keeps cached (a whole 1000-snapshot chain fits,
+ *  so deep chains read at full speed; the replica process needs RLIMIT_NOFILE above this). */
+export const replicaOpenLayerFilesMax = 1100;
+/** Replica store: ranges written since the last flush before a write forces a flush. */
+export const journalPendingEntriesMax = 8192;
+/** Replica store: ranges in one head-journal record (16 bytes each). */
+export const journalRecordEntriesMax = 65536;
+/** Replica store: ranges in one sealed layer's extent file, checked before it is read in. */
+export const layerExtentsMax = 64 * 1024 * 1024;
+/** Replica store: chunks one checksums() call may cover. */
+export const checksumChunksPerRequestMax = 65536;
+
 assert(Number.isInteger(Math.log2(blockSizeBytes)), 'block size must be a power of two');
 assert(blockSizeBytes % sectorSizeBytes === 0, 'block size must be a multiple of the sector size');
 assert(requestSizeMaxBytes % blockSizeBytes === 0, 'request size must be whole blocks');
@@ -109,3 +126,9 @@ assert(volumeSizeMaxBytes <= byteCountMax, 'a volume size is a byte count');
 assert(replicaControlReplySizeMaxBytes < replicaFrameSizeMaxBytes, 'a frame must hold a control reply');
 assert(replicaControlRequestSizeMaxBytes < replicaFrameSizeMaxBytes, 'a frame must hold a control request');
 assert(replicaExtentsPerReplyMax * 64 <= replicaControlReplySizeMaxBytes, 'an extents reply must fit a control reply');
+assert(replicaInflightBytesMax >= 2 * replicaFrameSizeMaxBytes, 'a connection must hold two largest frames in flight');
+assert(
+  journalPendingEntriesMax + 3 * replicaInflightMax * replicaConnectionsMax <= journalRecordEntriesMax,
+  'every write in flight must fit one journal record after the pending list fills',
+);
+assert(replicaOpenLayerFilesMax > snapshotCountMax, 'a whole chain of layer files stays open');
