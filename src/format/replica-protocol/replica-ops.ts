@@ -33,18 +33,21 @@ export function replicaOpFromCode(code: number): ReplicaOp | undefined {
 }
 
 /**
- * Error codes an error reply carries. Callers branch on these, never on the message text.
+ * Error codes an error reply carries. Callers branch on these, never on the message text. The
+ * store's own codes (src/replica/replica-error.ts) map onto these one to one where they exist.
  * - `bad_request`: the frame or its payload is malformed (unknown op, bad JSON, bad name, ...).
  * - `stale_epoch`: the request's epoch is lower than the one the replica has accepted (fencing).
  * - `epoch_not_open`: the request's epoch is higher than the accepted one; send `open` first.
  * - `wrong_volume`: the request names another volume than the one this replica serves.
  * - `out_of_range`: offset + length is past the end of the volume.
  * - `io`, `no_space`: the disk failed the operation.
- * - `not_found`, `exists`: a named snapshot is missing, or already there.
- * - `limit_exceeded`: a maximum (snapshot count, volume size) would be crossed.
+ * - `not_found`, `already_exists`: a named snapshot is missing, or already there.
+ * - `limit_exceeded`: a maximum (snapshot count, chunks per request) would be crossed.
  * - `overloaded`: too many connections; the server closes this one.
  * - `closed`: the replica is shutting down.
- * - `invalid_state`: the operation does not apply to the chain as it is (e.g. revert to a removed snapshot).
+ * - `conflict`: the operation does not apply to the chain as it is (e.g. revert to a removed snapshot).
+ * - `failed`: an earlier flush failed; this replica is failed for good and must be rebuilt.
+ * - `corrupt`: the replica's metadata or data fails its checks.
  */
 export const replicaErrorCodes = {
   bad_request: 1,
@@ -55,11 +58,13 @@ export const replicaErrorCodes = {
   io: 6,
   no_space: 7,
   not_found: 8,
-  exists: 9,
+  already_exists: 9,
   limit_exceeded: 10,
   overloaded: 11,
   closed: 12,
-  invalid_state: 13,
+  conflict: 13,
+  failed: 14,
+  corrupt: 15,
 } as const;
 export type ReplicaErrorCode = keyof typeof replicaErrorCodes;
 

@@ -1,0 +1,391 @@
+// The engine's side of the replica protocol: one connection (TCP or unix socket) to one replica,
+// pipelined requests matched to out-of-order replies by request id, a per-request deadline, a
+// bounded in-flight window with a bounded wait queue, typed errors, and failure of every pending
+// request when the connection drops (the engine then moves the replica to ERR).
+import { connect as netConnect, type Socket } from 'node:net';
+import { ShorthornError } from '../lib/errors.ts';
+import { assert } from '../lib/assert.ts';
+import { replicaClientQueueMax, replicaInflightMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
+import type { ChainInfo, ChunkChecksum, LayerExtent, SnapshotOptions } from '../format/replica-chain.ts';
+import { ReplicaFrameDecoder } from '../format/replica-protocol/replica-frame-decoder.ts';
+import { encodeReplicaRequest, type ReplicaRequest } from '../format/replica-protocol/replica-request.ts';
+import { decodeReplicaReply, type ReplicaReplyBody } from '../format/replica-protocol/replica-reply.ts';
+import type { ReplicaErrorCode as WireErrorCode } from '../format/replica-protocol/replica-ops.ts';
+import type { ReplicaLink } from './replica-link.ts';
+
+/**
+ * The replica's own error codes (wire), plus what can go wrong on our side:
+ * `timeout` (no reply in time), `disconnected` (the connection dropped), `protocol` (the replica
+ * sent something we cannot trust; the connection is dropped), `closed` (close() was called),
+ * `overloaded` is also used when our own wait queue is full.
+ */
+export type ReplicaClientErrorCode = WireErrorCode | 'timeout' | 'disconnected' | 'protocol';
+
+export class ReplicaClientError extends ShorthornError<ReplicaClientErrorCode> {
+  /** The replica's accepted epoch, when the error came in a reply (tells a fenced engine who won). */
+  readonly replicaEpoch: number | undefined;
+  constructor(code: ReplicaClientErrorCode, message: string, options?: ErrorOptions & { replicaEpoch?: number }) {
+    super(code, message, options);
+    this.replicaEpoch = options?.replicaEpoch;
+  }
+}
+
+export type ReplicaEndpoint = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+
+/** "host:port", "[v6]:port" or a socket path (anything containing a '/'). */
+export function parseReplicaAddress(address: string): ReplicaEndpoint {
+  if (address.includes('/')) return { kind: 'unix', path: address };
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  if (match === null || host === undefined || port < 1 || port > 65535) {
+    throw new ReplicaClientError('bad_request', `Cannot parse replica address ${JSON.stringify(address)}: want host:port or a socket path`);
+  }
+  return { kind: 'tcp', host, port };
+}
+
+export interface ReplicaClientOptions {
+  readonly volumeName: string;
+  /** The epoch requests carry until acceptEpoch() presents another one. Default 0. */
+  readonly epoch?: number;
+  readonly timeoutMs?: number;
+  readonly inflightMax?: number;
+  /** Deadline for establishing the connection; default timeoutMs. */
+  readonly connectTimeoutMs?: number;
+}
+
+interface Pending {
+  readonly op: ReplicaRequest['op'];
+  readonly expectedBytes: number;
+  readonly resolve: (body: ReplicaReplyBody) => void;
+  readonly reject: (error: ReplicaClientError) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** The reply body type of one op (some bodies serve several ops, e.g. read and read_layer). */
+type BodyOf<Op extends ReplicaReplyBody['op'], B = ReplicaReplyBody> = B extends { readonly op: infer O } ? (Op extends O ? B : never) : never;
+
+interface Queued {
+  readonly request: ReplicaRequest;
+  readonly pending: Pending;
+}
+
+export async function connectReplica(address: string, options: ReplicaClientOptions): Promise<ReplicaClient> {
+  const endpoint = parseReplicaAddress(address);
+  const timeoutMs = options.connectTimeoutMs ?? options.timeoutMs ?? replicaRequestTimeoutMs;
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = endpoint.kind === 'tcp' ? netConnect({ host: endpoint.host, port: endpoint.port }) : netConnect({ path: endpoint.path });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new ReplicaClientError('timeout', `Cannot connect to replica ${address}: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new ReplicaClientError('disconnected', `Cannot connect to replica ${address}: ${error.message}`, { cause: error }));
+    });
+  });
+  return new ReplicaClient(socket, address, options);
+}
+
+export class ReplicaClient implements ReplicaLink {
+  readonly address: string;
+  private readonly socket: Socket;
+  private readonly volumeName: string;
+  private readonly timeoutMs: number;
+  private readonly inflightMax: number;
+  private readonly decoder = new ReplicaFrameDecoder();
+  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Queued[] = [];
+  private nextRequestId = 1;
+  private currentEpoch: number;
+  /** Why the client no longer works, once it does not. */
+  private failure: ReplicaClientError | undefined;
+  private readonly closedPromise: Promise<void>;
+  private closing = false;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(socket: Socket, address: string, options: ReplicaClientOptions) {
+    this.socket = socket;
+    this.address = address;
+    this.volumeName = options.volumeName;
+    this.currentEpoch = options.epoch ?? 0;
+    this.timeoutMs = options.timeoutMs ?? replicaRequestTimeoutMs;
+    this.inflightMax = options.inflightMax ?? replicaInflightMax;
+    socket.setNoDelay(true);
+    this.closedPromise = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', (error) => {
+      this.fail(new ReplicaClientError('disconnected', `Replica ${address}: ${error.message}`, { cause: error }));
+    });
+    socket.once('close', () => {
+      this.fail(new ReplicaClientError('disconnected', `Replica ${address}: connection closed`));
+    });
+  }
+
+  /** The epoch this client's requests carry. */
+  get epoch(): number {
+    return this.currentEpoch;
+  }
+
+  /** True once the connection has failed or been closed; every call then rejects. */
+  get broken(): boolean {
+    return this.failure !== undefined;
+  }
+
+  private receive(chunk: Uint8Array): void {
+    this.decoder.push(chunk);
+    for (;;) {
+      const result = this.decoder.next();
+      if (result.kind === 'need_more') return;
+      if (result.kind === 'fatal') {
+        this.protocolFailure(`undecodable stream: ${result.message}`);
+        return;
+      }
+      if (result.kind === 'invalid') {
+        this.protocolFailure(`bad reply header: ${result.message}`);
+        return;
+      }
+      const decoded = decodeReplicaReply(result.frame);
+      if (decoded.kind === 'invalid') {
+        this.protocolFailure(`bad reply to request ${decoded.requestId}: ${decoded.message}`);
+        return;
+      }
+      const { envelope } = decoded;
+      const pending = this.pending.get(envelope.requestId);
+      if (pending === undefined) {
+        // A reply to a request that timed out, or the server's parting error (request id 0).
+        if (envelope.requestId === 0 && envelope.result.kind === 'error') {
+          const { code, message } = envelope.result;
+          this.fail(new ReplicaClientError(code, `Replica ${this.address} closed the connection: ${message}`));
+          return;
+        }
+        continue;
+      }
+      const outcome = envelope.result;
+      if (outcome.kind === 'ok' && outcome.body.op !== pending.op) {
+        this.protocolFailure(`reply op ${outcome.body.op} for a ${pending.op} request`);
+        return;
+      }
+      if (outcome.kind === 'ok' && 'data' in outcome.body && outcome.body.data.length !== pending.expectedBytes) {
+        this.protocolFailure(`${pending.op} reply of ${outcome.body.data.length} bytes for ${pending.expectedBytes}`);
+        return;
+      }
+      this.settle(envelope.requestId, pending);
+      if (outcome.kind === 'error') {
+        const message = `Replica ${this.address}: ${pending.op}: ${outcome.message}`;
+        pending.reject(new ReplicaClientError(outcome.code, message, { replicaEpoch: envelope.epoch }));
+      } else {
+        pending.resolve(outcome.body);
+      }
+    }
+  }
+
+  private protocolFailure(message: string): void {
+    this.fail(new ReplicaClientError('protocol', `Replica ${this.address}: ${message}`));
+    this.socket.destroy();
+  }
+
+  private settle(requestId: number, pending: Pending): void {
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    this.pending.delete(requestId);
+    this.startQueued();
+    this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    if (this.pending.size > 0 || this.queue.length > 0) return;
+    for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** Fail everything pending and queued, and every later call, with `error`. */
+  private fail(error: ReplicaClientError): void {
+    if (this.failure === undefined) this.failure = error;
+    const all = [...this.pending.values(), ...this.queue.map((q) => q.pending)];
+    this.pending.clear();
+    this.queue.length = 0;
+    for (const pending of all) {
+      if (pending.timer !== undefined) clearTimeout(pending.timer);
+      pending.reject(this.failure);
+    }
+    this.wakeIdle();
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  private allocateRequestId(): number {
+    // u32 ids, skipping 0 (the server's connection-level errors) and ids still pending.
+    for (;;) {
+      const id = this.nextRequestId;
+      this.nextRequestId = id >= 0xffffffff ? 1 : id + 1;
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  private call(request: ReplicaRequest, expectedBytes = 0): Promise<ReplicaReplyBody> {
+    return new Promise((resolve, reject) => {
+      if (this.failure !== undefined) {
+        reject(this.failure);
+        return;
+      }
+      if (this.closing) {
+        reject(new ReplicaClientError('closed', `Replica ${this.address}: client is closing`));
+        return;
+      }
+      const pending: Pending = { op: request.op, expectedBytes, resolve, reject, timer: undefined };
+      // The deadline covers the wait in the queue as well: the caller sees one timeout per request.
+      pending.timer = setTimeout(() => this.timeOut(pending), this.timeoutMs);
+      if (this.pending.size < this.inflightMax) {
+        this.send(request, pending);
+      } else if (this.queue.length < replicaClientQueueMax) {
+        this.queue.push({ request, pending });
+      } else {
+        clearTimeout(pending.timer);
+        reject(new ReplicaClientError('overloaded', `Replica ${this.address}: ${this.queue.length} requests already waiting`));
+      }
+    });
+  }
+
+  private timeOut(pending: Pending): void {
+    pending.timer = undefined;
+    for (const [id, p] of this.pending) {
+      if (p === pending) {
+        this.pending.delete(id);
+        this.startQueued();
+      }
+    }
+    const queued = this.queue.findIndex((q) => q.pending === pending);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    this.wakeIdle();
+    pending.reject(new ReplicaClientError('timeout', `Replica ${this.address}: ${pending.op} got no reply in ${this.timeoutMs} ms`));
+  }
+
+  private send(request: ReplicaRequest, pending: Pending): void {
+    const requestId = this.allocateRequestId();
+    this.pending.set(requestId, pending);
+    this.socket.write(encodeReplicaRequest({ requestId, volumeName: this.volumeName, epoch: this.currentEpoch, request }));
+  }
+
+  private startQueued(): void {
+    while (this.pending.size < this.inflightMax && this.queue.length > 0 && this.failure === undefined) {
+      const next = this.queue.shift()!;
+      this.send(next.request, next.pending);
+    }
+  }
+
+  private async expect<Op extends ReplicaReplyBody['op']>(
+    op: Op,
+    request: ReplicaRequest,
+    expectedBytes = 0,
+  ): Promise<BodyOf<Op>> {
+    const body = await this.call(request, expectedBytes);
+    assert(body.op === op, `reply op ${body.op} for ${op}`);
+    return body as BodyOf<Op>;
+  }
+
+  async read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    return (await this.expect('read', { op: 'read', offsetBytes, lengthBytes }, lengthBytes)).data;
+  }
+
+  async write(offsetBytes: number, data: Uint8Array): Promise<void> {
+    await this.expect('write', { op: 'write', offsetBytes, data });
+  }
+
+  async writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void> {
+    await this.expect('write_zeroes', { op: 'write_zeroes', offsetBytes, lengthBytes });
+  }
+
+  async trim(offsetBytes: number, lengthBytes: number): Promise<void> {
+    await this.expect('trim', { op: 'trim', offsetBytes, lengthBytes });
+  }
+
+  async flush(): Promise<void> {
+    await this.expect('flush', { op: 'flush' });
+  }
+
+  async ping(): Promise<void> {
+    await this.expect('ping', { op: 'ping' });
+  }
+
+  /** Present `epoch`: the replica persists it (if higher) and this client's requests carry it from now on. */
+  async open(epoch: number): Promise<ChainInfo> {
+    const previous = this.currentEpoch;
+    this.currentEpoch = epoch;
+    try {
+      return (await this.expect('open', { op: 'open' })).chain;
+    } catch (error) {
+      this.currentEpoch = previous;
+      throw error;
+    }
+  }
+
+  async acceptEpoch(epoch: number): Promise<void> {
+    await this.open(epoch);
+  }
+
+  async setMembership(membership: { generation: number; members: readonly string[] }): Promise<void> {
+    await this.expect('set_membership', { op: 'set_membership', ...membership });
+  }
+
+  async chain(): Promise<ChainInfo> {
+    return (await this.expect('chain_info', { op: 'chain_info' })).chain;
+  }
+
+  async snapshot(options: SnapshotOptions): Promise<void> {
+    await this.expect('snapshot', { op: 'snapshot', options });
+  }
+
+  async markRemoved(name: string): Promise<void> {
+    await this.expect('mark_removed', { op: 'mark_removed', name });
+  }
+
+  async purge(): Promise<readonly string[]> {
+    return (await this.expect('purge', { op: 'purge' })).purged;
+  }
+
+  async revert(name: string): Promise<void> {
+    await this.expect('revert', { op: 'revert', name });
+  }
+
+  async expand(sizeBytes: number): Promise<void> {
+    await this.expect('expand', { op: 'expand', sizeBytes });
+  }
+
+  async checksums(snapshotName: string, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
+    return (await this.expect('checksums', { op: 'checksums', snapshotName, range })).checksums;
+  }
+
+  /** Every allocated extent of one layer in a range, asking again when a reply was cut short. */
+  async layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]> {
+    const end = range.offsetBytes + range.lengthBytes;
+    const all: LayerExtent[] = [];
+    let offsetBytes = range.offsetBytes;
+    do {
+      const reply = await this.expect('layer_extents', { op: 'layer_extents', layerName, range: { offsetBytes, lengthBytes: end - offsetBytes } });
+      if (reply.endOffsetBytes <= offsetBytes || reply.endOffsetBytes > end) {
+        throw new ReplicaClientError('protocol', `Replica ${this.address}: layer_extents made no progress at ${offsetBytes}`);
+      }
+      all.push(...reply.extents);
+      offsetBytes = reply.endOffsetBytes;
+    } while (offsetBytes < end);
+    return all;
+  }
+
+  async readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    return (await this.expect('read_layer', { op: 'read_layer', layerName, offsetBytes, lengthBytes }, lengthBytes)).data;
+  }
+
+  /** Refuse new requests, let those already sent finish (each bounded by its deadline), then close. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.pending.size > 0 || this.queue.length > 0) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    this.failure ??= new ReplicaClientError('closed', `Replica ${this.address}: client closed`);
+    this.socket.end();
+    await this.closedPromise;
+  }
+}
