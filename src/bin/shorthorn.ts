@@ -3,6 +3,7 @@
 // commands. Each subcommand lives in its own file beside this one and is registered here.
 import { Command } from 'commander';
 import { registerUpCommand } from './up-command.ts';
+import { registerReplicaCommand } from './replica-command.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -15,5 +16,6 @@ program
   .showHelpAfterError();
 
 registerUpCommand(program);
+registerReplicaCommand(program);
 
 await program.parseAsync(process.argv);

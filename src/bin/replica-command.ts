@@ -1,0 +1,133 @@
+// `shorthorn replica`: the replica daemon. Creates the replica in --dir when the directory is
+// empty (or missing), opens it otherwise, serves the replica protocol on TCP (and optionally a
+// unix socket), and on SIGTERM/SIGINT stops taking requests, finishes the running ones, flushes
+// and closes the store before exiting 0.
+import { readdir } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { volumeSizeMaxBytes } from '../lib/limits.ts';
+import { toError } from '../lib/errors.ts';
+import { createReplicaStore, openReplicaStore } from '../replica/layered-store.ts';
+import { NodeReplicaFiles } from '../replica/node/node-replica-files.ts';
+import { ReplicaServer } from '../replica/replica-server.ts';
+import type { ReplicaStore } from '../replica/replica-store.ts';
+import { systemClock } from './system-clock.ts';
+
+interface ReplicaCommandOptions {
+  readonly dir: string;
+  readonly size?: string;
+  readonly listen: string;
+  readonly unix?: string;
+  readonly volume?: string;
+}
+
+const sizeUnits: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1000, m: 1000 ** 2, g: 1000 ** 3, t: 1000 ** 4,
+  ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4,
+};
+
+/** "1073741824", "1Gi", "512M": bytes as a number, or an error message. */
+export function parseSizeBytes(text: string): number | string {
+  const match = /^(\d+)\s*([kmgt]i?)?b?$/i.exec(text.trim());
+  const unit = sizeUnits[(match?.[2] ?? '').toLowerCase()];
+  if (match === null || unit === undefined) return `cannot parse size ${JSON.stringify(text)} (e.g. 1073741824, 512Mi, 10Gi)`;
+  const bytes = Number(match[1]) * unit;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes > volumeSizeMaxBytes) {
+    return `size ${text} must be between 1 byte and ${volumeSizeMaxBytes} bytes`;
+  }
+  return bytes;
+}
+
+export function parseListen(text: string): { host: string; port: number } | string {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (host === undefined || !(port >= 0 && port <= 65535)) return `cannot parse --listen ${JSON.stringify(text)} (want HOST:PORT)`;
+  return { host, port };
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`shorthorn replica: ${message}\n`);
+  process.exit(2);
+}
+
+async function openOrCreate(options: ReplicaCommandOptions, log: (m: string) => void): Promise<ReplicaStore> {
+  const common = { dir: options.dir, files: new NodeReplicaFiles(), clock: systemClock };
+  if (await isEmptyDir(options.dir)) {
+    if (options.size === undefined) fail(`${options.dir} holds no replica: --size is needed to create one`);
+    const sizeBytes = parseSizeBytes(options.size);
+    if (typeof sizeBytes === 'string') fail(sizeBytes);
+    const volumeName = options.volume ?? 'volume';
+    const store = await createReplicaStore({ ...common, volumeName, sizeBytes });
+    log(`created replica of volume ${volumeName}, ${sizeBytes} bytes, in ${options.dir}`);
+    return store;
+  }
+  const store = await openReplicaStore(common);
+  if (options.volume !== undefined && options.volume !== store.volumeName) {
+    await store.close();
+    fail(`${options.dir} holds a replica of volume ${store.volumeName}, not ${options.volume}`);
+  }
+  log(`opened replica of volume ${store.volumeName}, ${store.sizeBytes()} bytes, in ${options.dir}`);
+  return store;
+}
+
+async function runReplica(options: ReplicaCommandOptions): Promise<void> {
+  const log = (message: string): void => {
+    process.stdout.write(`shorthorn replica: ${message}\n`);
+  };
+  const listen = parseListen(options.listen);
+  if (typeof listen === 'string') fail(listen);
+  const store = await openOrCreate(options, log);
+  const server = new ReplicaServer({ store, log });
+  const tcp = await server.listenTcp(listen.host, listen.port);
+  if (options.unix !== undefined) await server.listenUnix(options.unix);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: finishing requests, flushing`);
+    server
+      .close()
+      .then(() => store.flush())
+      .then(() => store.close())
+      .then(
+        () => {
+          log('stopped cleanly');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`shorthorn replica: shutdown failed: ${toError(error).stack ?? String(error)}\n`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  const where = tcp.host.includes(':') ? `[${tcp.host}]:${tcp.port}` : `${tcp.host}:${tcp.port}`;
+  log(`volume ${store.volumeName} listening on ${where}${options.unix === undefined ? '' : ` and unix ${options.unix}`}`);
+}
+
+export function registerReplicaCommand(program: Command): void {
+  program
+    .command('replica')
+    .description('run a replica daemon: a chain of sparse layer files in DIR, served over the replica protocol')
+    .requiredOption('--dir <dir>', 'replica directory (created, with the replica, when empty or missing)')
+    .option('--size <bytes>', 'volume size when creating (bytes, or with Ki/Mi/Gi/Ti)')
+    .option('--listen <host:port>', 'TCP address; port 0 picks a free one', '127.0.0.1:0')
+    .option('--unix <path>', 'also listen on this unix socket')
+    .option('--volume <name>', 'volume name (when creating; checked when opening)')
+    // Node's file I/O runs on libuv's pool (4 threads by default) and a replica is mostly file
+    // I/O: whoever starts the daemon should set UV_THREADPOOL_SIZE (it is read before we run).
+    .action(async (options: ReplicaCommandOptions) => {
+      await runReplica(options);
+    });
+}
