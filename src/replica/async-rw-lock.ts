@@ -1,8 +1,7 @@
-// A shared/exclusive lock over async work. Data requests run shared, many at once; requests that
-// change the chain or the fencing record (open, membership, snapshot, purge, revert, expand) run
-// exclusive, so that none of them interleaves with I/O: once `open` with a new epoch resolves, no
-// request of an older epoch is still running. Writer-preferring: a waiting exclusive holder
-// stops new shared ones, so a stream of writes cannot starve a snapshot.
+// A shared/exclusive lock over async work. The replica server runs every request shared except
+// `open`, which runs exclusive: once `open` with a new epoch resolves, no request of an older
+// epoch is still running. Writer-preferring: a waiting exclusive holder stops new shared ones, so
+// a stream of writes cannot starve it.
 import { assert } from '../lib/assert.ts';
 
 interface Waiter {

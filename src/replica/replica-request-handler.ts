@@ -44,29 +44,13 @@ function wireCode(code: ReplicaErrorCode): WireErrorCode {
   }
 }
 
-/** Operations that change the chain or the fencing record run alone (see async-rw-lock.ts). */
+/**
+ * Only `open` runs alone: fencing must not interleave with requests of the epoch it supersedes.
+ * The store orders everything else itself (its own locks around snapshot, purge, revert, expand),
+ * so a long purge does not stop I/O.
+ */
 function isExclusive(request: ReplicaRequest): boolean {
-  switch (request.op) {
-    case 'open':
-    case 'set_membership':
-    case 'snapshot':
-    case 'mark_removed':
-    case 'purge':
-    case 'revert':
-    case 'expand':
-      return true;
-    case 'read':
-    case 'write':
-    case 'write_zeroes':
-    case 'trim':
-    case 'flush':
-    case 'ping':
-    case 'chain_info':
-    case 'checksums':
-    case 'layer_extents':
-    case 'read_layer':
-      return false;
-  }
+  return request.op === 'open';
 }
 
 export interface ReplicaRequestHandlerOptions {
