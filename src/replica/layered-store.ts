@@ -1,10 +1,42 @@
 // The replica store: a chain (tree) of layers in one directory — a writable head over sealed
-// snapshots — as sparse files, with a resolved in-memory index "block range → layer".
+// snapshots — as sparse files, with one resolved in-memory index "block range → layer" for the
+// head's ancestry, so a read costs the same at any chain depth (docs/replica-format.md).
 // Exports: createReplicaStore, openReplicaStore, LayeredReplicaStore, and their option types.
+//
+// Invariants:
+// - The index maps a block to the newest layer in the head's ancestry that holds it (value
+//   slot × 2, or slot × 2 + 1 where that layer records zeros); unmapped blocks read as zeros.
+// - The head's journal only names ranges whose data was fdatasync'ed first; ranges written since
+//   the last flush are in memory (HeadJournal.pending) and may be lost by a crash, never half-shown.
+// - Every chain change commits with one atomic replace of replica.meta; files a crash leaves
+//   unreferenced are removed on open; a durable purge intent is rolled forward on open.
+// - Lock order: chainMutex, then gate, then rangeLock. Data operations hold the gate shared;
+//   commits that swap layers hold it exclusively.
 import type { Clock } from '../lib/clock.ts';
-import type { ReplicaStore } from './replica-store.ts';
-import type { ReplicaFiles } from './replica-files.ts';
-import { ReplicaError } from './replica-error.ts';
+import { blockSizeBytes, metadataSizeMaxBytes, replicaOpenLayerFilesMax, requestSizeMaxBytes, snapshotCountMax, volumeSizeMaxBytes } from '../lib/limits.ts';
+import type { ChainInfo, LayerExtent, ReplicaStore, SnapshotInfo, SnapshotOptions, ChunkChecksum } from './replica-store.ts';
+import type { ReplicaFile, ReplicaFiles } from './replica-files.ts';
+import { joinPath } from './replica-files.ts';
+import { ReplicaError, ioFailure } from './replica-error.ts';
+import { AsyncMutex, RangeLock, RwGate } from './async-locks.ts';
+import { ExtentMap } from './extent-map.ts';
+import { HeadJournal } from './head-journal.ts';
+import { LayerFileCache } from './layer-file-cache.ts';
+import type { LayerRange } from './layer-codec.ts';
+import { checkLabels, isValidName, type ReplicaMeta, type SnapshotRecord } from './replica-meta.ts';
+import {
+  createHeadFiles,
+  layerFileName,
+  loadExtents,
+  metaOutcomeOf,
+  readMeta,
+  removeUnreferenced,
+  writeExtents,
+  writeMeta,
+  type DirContext,
+} from './replica-dir.ts';
+import { completeCoalesce, planPurgeStep, prepareCoalesce } from './purge-step.ts';
+import { LayerChecksums } from './chunk-checksums.ts';
 
 /**
  * Named points inside multi-step operations where a test may simulate a crash: the hook throws,
@@ -28,15 +60,698 @@ export interface CreateReplicaStoreOptions extends OpenReplicaStoreOptions {
   readonly sizeBytes: number;
 }
 
-export type LayeredReplicaStore = ReplicaStore;
+type StoreState = 'open' | 'failed' | 'closed';
+
+/** What one open store knows about a layer besides the metadata: its index slot. */
+interface LayerSlot {
+  readonly slot: number;
+  dataFile: string;
+}
+
+const dataValue = (slot: number): number => slot * 2;
+const zeroValue = (slot: number): number => slot * 2 + 1;
+const slotOf = (value: number): number => Math.floor(value / 2);
 
 /** Create a new replica in `dir` (made if missing). Throws ReplicaError 'already_exists' if it holds one. */
-export function createReplicaStore(options: CreateReplicaStoreOptions): Promise<LayeredReplicaStore> {
-  return Promise.reject(new ReplicaError('io', `createReplicaStore(${options.dir}): not built yet`));
+export async function createReplicaStore(options: CreateReplicaStoreOptions): Promise<LayeredReplicaStore> {
+  const { dir, files, volumeName, sizeBytes } = options;
+  if (!isValidName(volumeName)) throw new ReplicaError('invalid_argument', `Invalid volume name ${JSON.stringify(volumeName)}`);
+  checkVolumeSize(sizeBytes);
+  const ctx: DirContext = { files, dir };
+  try {
+    await files.mkdir(dir);
+    if ((await files.list(dir)).includes('replica.meta')) {
+      throw new ReplicaError('already_exists', `${dir} already holds a replica`);
+    }
+    const meta: ReplicaMeta = {
+      volumeName,
+      sizeBytes,
+      blockSizeBytes,
+      createdMs: options.clock.nowMs(),
+      epoch: 0,
+      generation: 0,
+      members: [],
+      nextFileId: 3,
+      head: { dataFile: layerFileName(1, 'data'), journalFile: layerFileName(2, 'journal'), parent: null },
+      snapshots: [],
+      pending: null,
+    };
+    await createHeadFiles(ctx, { ...meta.head, sizeBytes, blockSizeBytes });
+    await files.syncDir(dir);
+    await writeMeta(ctx, meta);
+  } catch (error) {
+    throw ioFailure(`Cannot create a replica in ${dir}`, error);
+  }
+  return openReplicaStore(options);
 }
 
 /** Open the replica in `dir`. Throws ReplicaError 'not_found' if there is none, 'corrupt' or
- * 'unsupported_version' if its metadata cannot be trusted. */
-export function openReplicaStore(options: OpenReplicaStoreOptions): Promise<LayeredReplicaStore> {
-  return Promise.reject(new ReplicaError('io', `openReplicaStore(${options.dir}): not built yet`));
+ * 'unsupported_version' if its files cannot be trusted. */
+export async function openReplicaStore(options: OpenReplicaStoreOptions): Promise<LayeredReplicaStore> {
+  const ctx: DirContext = { files: options.files, dir: options.dir };
+  let meta = await readMeta(ctx, metadataSizeMaxBytes);
+  try {
+    await removeUnreferenced(ctx, meta);
+    if (meta.pending !== null) {
+      meta = await completeCoalesce(ctx, meta, options.faultPoint);
+      await removeUnreferenced(ctx, meta);
+    }
+    const store = new LayeredReplicaStore(options, meta);
+    await store.load();
+    return store;
+  } catch (error) {
+    throw ioFailure(`Cannot open the replica in ${options.dir}`, error);
+  }
+}
+
+function checkVolumeSize(sizeBytes: number): void {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % blockSizeBytes !== 0 || sizeBytes > volumeSizeMaxBytes) {
+    throw new ReplicaError('invalid_argument', `Volume size ${sizeBytes} is not a positive multiple of ${blockSizeBytes} up to ${volumeSizeMaxBytes}`);
+  }
+}
+
+export class LayeredReplicaStore implements ReplicaStore {
+  readonly volumeName: string;
+  private readonly ctx: DirContext;
+  private readonly clock: Clock;
+  private readonly faultPoint: FaultPointHook | undefined;
+  private meta: ReplicaMeta;
+  private state: StoreState = 'open';
+  private failure: Error | undefined;
+  private index = new ExtentMap();
+  private readonly slots = new Map<number, LayerSlot>();
+  private readonly slotByName = new Map<string, number>();
+  private nextSlot = 1;
+  private headSlot = 0;
+  private headData: ReplicaFile | undefined;
+  private journal: HeadJournal | undefined;
+  private nextFileId: number;
+  private readonly cache: LayerFileCache;
+  private readonly checksumFiles: LayerChecksums;
+  private readonly chainMutex = new AsyncMutex();
+  private readonly flushMutex = new AsyncMutex();
+  private readonly gate = new RwGate();
+  private readonly rangeLock = new RangeLock();
+  /** Files a finished operation could not remove; the next open removes them. */
+  cleanupFailures = 0;
+
+  constructor(options: OpenReplicaStoreOptions, meta: ReplicaMeta) {
+    this.ctx = { files: options.files, dir: options.dir };
+    this.clock = options.clock;
+    this.faultPoint = options.faultPoint;
+    this.meta = meta;
+    this.volumeName = meta.volumeName;
+    this.nextFileId = meta.nextFileId;
+    this.cache = new LayerFileCache({ files: options.files, dir: options.dir, openMax: options.openLayerFilesMax ?? replicaOpenLayerFilesMax });
+    this.checksumFiles = new LayerChecksums(this.ctx);
+  }
+
+  /** Open the head, replay its journal and build the index (called once, by openReplicaStore). */
+  async load(): Promise<void> {
+    for (const s of this.meta.snapshots) this.addSlot(s.name, s.dataFile);
+    this.headSlot = this.addSlot(null, this.meta.head.dataFile);
+    await this.checksumFiles.scan();
+    await this.rebuildIndex(this.meta.head.parent);
+    await this.openHead();
+  }
+
+  sizeBytes(): number {
+    return this.meta.sizeBytes;
+  }
+
+  // ---- data path -------------------------------------------------------------------------
+
+  read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    this.checkIo(offsetBytes, lengthBytes);
+    return this.gate.runShared(async () => {
+      this.checkUsable();
+      return this.readResolved(offsetBytes, lengthBytes);
+    });
+  }
+
+  write(offsetBytes: number, data: Uint8Array): Promise<void> {
+    this.checkIo(offsetBytes, data.length);
+    if (data.length === 0) return Promise.resolve();
+    return this.mutate(offsetBytes, data.length, async (b0, b1) => {
+      const aligned = offsetBytes % blockSizeBytes === 0 && data.length % blockSizeBytes === 0;
+      const blocks = aligned ? data : await this.mergePartial(offsetBytes, data, b0, b1);
+      await this.writeHeadBlocks(b0, blocks);
+    });
+  }
+
+  writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void> {
+    this.checkIo(offsetBytes, lengthBytes);
+    if (lengthBytes === 0) return Promise.resolve();
+    return this.mutate(offsetBytes, lengthBytes, async (b0, b1) => {
+      const end = offsetBytes + lengthBytes;
+      const c0 = Math.ceil(offsetBytes / blockSizeBytes);
+      const c1 = Math.floor(end / blockSizeBytes);
+      // Whole blocks become a zero range of the head (hiding every older layer); a partial block
+      // at either edge is a read-modify-write of zeros into its data.
+      if (c0 < c1) this.noteHeadRange({ startBlock: c0, blockCount: c1 - c0, kind: 'zero' });
+      const edges = new Set<number>();
+      if (offsetBytes % blockSizeBytes !== 0) edges.add(b0);
+      if (end % blockSizeBytes !== 0) edges.add(b1 - 1);
+      for (const block of edges) {
+        const blockStart = block * blockSizeBytes;
+        const bytes = await this.readResolved(blockStart, blockSizeBytes);
+        bytes.fill(0, Math.max(offsetBytes, blockStart) - blockStart, Math.min(end, blockStart + blockSizeBytes) - blockStart);
+        await this.writeHeadBlocks(block, bytes);
+      }
+    });
+  }
+
+  /** Discard reads as zeros afterwards (like writeZeroes). Space is not given back: Node cannot
+   * punch holes, so the head file keeps its blocks until the layer is deleted. */
+  trim(offsetBytes: number, lengthBytes: number): Promise<void> {
+    return this.writeZeroes(offsetBytes, lengthBytes);
+  }
+
+  flush(): Promise<void> {
+    return this.gate.runShared(async () => {
+      this.checkUsable();
+      await this.flushHead();
+    });
+  }
+
+  // ---- chain operations ---------------------------------------------------------------------
+
+  snapshot(options: SnapshotOptions): Promise<void> {
+    const { name, kind } = options;
+    if (!isValidName(name)) throw new ReplicaError('invalid_argument', `Invalid snapshot name ${JSON.stringify(name)}`);
+    if (kind !== 'user' && kind !== 'system') throw new ReplicaError('invalid_argument', `Invalid snapshot kind ${String(kind)}`);
+    const labels = checkLabels(options.labels ?? {}, `snapshot ${name}`);
+    const createdMs = options.createdMs ?? this.clock.nowMs();
+    if (!Number.isSafeInteger(createdMs) || createdMs < 0) throw new ReplicaError('invalid_argument', `Invalid createdMs ${createdMs}`);
+    return this.chainMutex.run(() =>
+      this.gate.runExclusive(async () => {
+        this.checkUsable();
+        if (this.slotByName.has(name)) throw new ReplicaError('already_exists', `Snapshot ${name} already exists`);
+        if (this.meta.snapshots.length >= snapshotCountMax) {
+          throw new ReplicaError('too_many_snapshots', `The chain holds ${this.meta.snapshots.length} snapshots, the most allowed`);
+        }
+        await this.flushHead();
+        this.fault('snapshot:flushed');
+        const extentFile = layerFileName(this.nextFileId++, 'extents');
+        await writeExtents(this.ctx, extentFile, this.headRanges(0, Infinity), blockSizeBytes);
+        this.fault('snapshot:extents-written');
+        const head = { dataFile: layerFileName(this.nextFileId++, 'data'), journalFile: layerFileName(this.nextFileId++, 'journal'), parent: name };
+        await createHeadFiles(this.ctx, { ...head, sizeBytes: this.meta.sizeBytes, blockSizeBytes });
+        await this.ctx.files.syncDir(this.ctx.dir);
+        this.fault('snapshot:head-created');
+        const sealed: SnapshotRecord = {
+          name,
+          parent: this.meta.head.parent,
+          createdMs,
+          kind,
+          labels,
+          removed: false,
+          dataFile: this.meta.head.dataFile,
+          extentFile,
+          dataBlocks: this.index.blocksWithValue(dataValue(this.headSlot)),
+        };
+        const oldJournalFile = this.meta.head.journalFile;
+        await this.commit({ ...this.meta, head, snapshots: [...this.meta.snapshots, sealed] });
+        this.fault('snapshot:committed');
+        // The old head's slot becomes the snapshot's; its open data file moves to the cache.
+        this.slotByName.set(name, this.headSlot);
+        await this.cache.adopt(sealed.dataFile, this.headData!);
+        await this.journal!.close();
+        this.headData = undefined;
+        this.journal = undefined;
+        this.headSlot = this.addSlot(null, head.dataFile);
+        await this.openHead();
+        await this.removeFiles([oldJournalFile]);
+      }),
+    );
+  }
+
+  chain(): ChainInfo {
+    const meta = this.meta;
+    const snapshots: SnapshotInfo[] = meta.snapshots.map((s) => ({
+      name: s.name,
+      parent: s.parent,
+      createdMs: s.createdMs,
+      kind: s.kind,
+      labels: s.labels,
+      removed: s.removed,
+      sizeBytes: s.dataBlocks * blockSizeBytes,
+      checksumState: this.checksumFiles.has(s.extentFile) ? 'computed' : 'pending',
+    }));
+    return {
+      volumeName: meta.volumeName,
+      sizeBytes: meta.sizeBytes,
+      blockSizeBytes: meta.blockSizeBytes,
+      snapshots,
+      headSizeBytes: this.index.blocksWithValue(dataValue(this.headSlot)) * blockSizeBytes,
+      headParent: meta.head.parent,
+      membership: { epoch: meta.epoch, generation: meta.generation, members: meta.members },
+    };
+  }
+
+  markRemoved(snapshotName: string): Promise<void> {
+    return this.chainMutex.run(async () => {
+      this.checkUsable();
+      const record = this.snapshotRecord(snapshotName);
+      if (record.removed) return;
+      const snapshots = this.meta.snapshots.map((s) => (s.name === snapshotName ? { ...s, removed: true } : s));
+      await this.commit({ ...this.meta, snapshots });
+    });
+  }
+
+  purge(): Promise<string[]> {
+    return this.chainMutex.run(async () => {
+      this.checkUsable();
+      const purged: string[] = [];
+      for (;;) {
+        const step = planPurgeStep(this.meta);
+        if (step === null) return purged;
+        if (step.kind === 'delete') {
+          const record = this.snapshotRecord(step.name);
+          await this.gate.runExclusive(async () => {
+            await this.commit({ ...this.meta, snapshots: this.meta.snapshots.filter((s) => s.name !== step.name) });
+            this.fault('purge:deleted');
+            await this.cache.drop(record.dataFile);
+            this.dropSlot(step.name);
+          });
+          await this.removeFiles([record.dataFile, record.extentFile, `${record.extentFile}.sum`]);
+        } else {
+          const limits = { blockSizeBytes, volumeBlocks: this.meta.sizeBytes / blockSizeBytes };
+          const pending = await prepareCoalesce(this.ctx, this.meta, { parent: step.parent, child: step.child, limits, extentFile: layerFileName(this.nextFileId++, 'extents') });
+          this.fault('purge:extents-written');
+          await this.commit({ ...this.meta, nextFileId: this.nextFileId, pending });
+          this.fault('purge:intent-recorded');
+          await this.finishCoalesce();
+        }
+        purged.push(step.kind === 'delete' ? step.name : step.parent);
+      }
+    });
+  }
+
+  revert(snapshotName: string): Promise<void> {
+    return this.chainMutex.run(() =>
+      this.gate.runExclusive(async () => {
+        this.checkUsable();
+        const target = this.snapshotRecord(snapshotName);
+        if (target.removed) throw new ReplicaError('conflict', `Cannot revert to ${snapshotName}: it is marked removed`);
+        const old = this.meta.head;
+        const head = { dataFile: layerFileName(this.nextFileId++, 'data'), journalFile: layerFileName(this.nextFileId++, 'journal'), parent: snapshotName };
+        await createHeadFiles(this.ctx, { ...head, sizeBytes: this.meta.sizeBytes, blockSizeBytes });
+        await this.ctx.files.syncDir(this.ctx.dir);
+        this.fault('revert:head-created');
+        await this.commit({ ...this.meta, head });
+        this.fault('revert:committed');
+        await this.headData!.close();
+        await this.journal!.close();
+        this.headData = undefined;
+        this.journal = undefined;
+        this.slots.delete(this.headSlot);
+        this.headSlot = this.addSlot(null, head.dataFile);
+        await this.rebuildIndex(snapshotName);
+        await this.openHead();
+        await this.removeFiles([old.dataFile, old.journalFile]);
+      }),
+    );
+  }
+
+  expand(sizeBytes: number): Promise<void> {
+    checkVolumeSize(sizeBytes);
+    return this.chainMutex.run(() =>
+      this.gate.runExclusive(async () => {
+        this.checkUsable();
+        if (sizeBytes === this.meta.sizeBytes) return;
+        if (sizeBytes < this.meta.sizeBytes) {
+          throw new ReplicaError('invalid_argument', `Cannot shrink the volume from ${this.meta.sizeBytes} to ${sizeBytes} bytes`);
+        }
+        await this.flushHead();
+        await this.headData!.truncate(sizeBytes);
+        await this.headData!.sync();
+        this.fault('expand:head-extended');
+        await this.commit({ ...this.meta, sizeBytes });
+        this.fault('expand:committed');
+      }),
+    );
+  }
+
+  checksums(snapshotName: string, range: LayerExtent): Promise<ChunkChecksum[]> {
+    return this.chainMutex.run(async () => {
+      this.checkUsable();
+      const record = this.snapshotRecord(snapshotName);
+      this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
+      return this.checksumFiles.checksums({
+        record,
+        range,
+        volumeSizeBytes: this.meta.sizeBytes,
+        ranges: () => this.sealedRanges(record),
+        read: (file, offset, length) => this.readFileRange(file, offset, length),
+      });
+    });
+  }
+
+  layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]> {
+    this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
+    return this.chainMutex.run(() =>
+      this.gate.runShared(async () => {
+        this.checkUsable();
+        const b0 = Math.floor(range.offsetBytes / blockSizeBytes);
+        const b1 = Math.ceil((range.offsetBytes + range.lengthBytes) / blockSizeBytes);
+        const ranges = layerName === null ? this.headRanges(b0, b1) : clipRanges(await this.sealedRanges(this.snapshotRecord(layerName)), b0, b1);
+        return ranges.map((r) => ({ offsetBytes: r.startBlock * blockSizeBytes, lengthBytes: r.blockCount * blockSizeBytes, kind: r.kind }));
+      }),
+    );
+  }
+
+  readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    this.checkIo(offsetBytes, lengthBytes);
+    return this.chainMutex.run(() =>
+      this.gate.runShared(async () => {
+        this.checkUsable();
+        const out = new Uint8Array(lengthBytes);
+        const b0 = Math.floor(offsetBytes / blockSizeBytes);
+        const b1 = Math.ceil((offsetBytes + lengthBytes) / blockSizeBytes);
+        const record = layerName === null ? undefined : this.snapshotRecord(layerName);
+        const ranges = record === undefined ? this.headRanges(b0, b1) : clipRanges(await this.sealedRanges(record), b0, b1);
+        const file = record === undefined ? this.meta.head.dataFile : record.dataFile;
+        await Promise.all(
+          ranges.filter((r) => r.kind === 'data').map((r) => this.readPiece(out, { offsetBytes, startBlock: r.startBlock, blockCount: r.blockCount, file })),
+        );
+        return out;
+      }),
+    );
+  }
+
+  acceptEpoch(epoch: number): Promise<void> {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new ReplicaError('invalid_argument', `Invalid epoch ${epoch}`);
+    return this.chainMutex.run(async () => {
+      this.checkUsable();
+      if (epoch < this.meta.epoch) {
+        throw new ReplicaError('stale_epoch', `Epoch ${epoch} is older than the accepted epoch ${this.meta.epoch}`);
+      }
+      if (epoch === this.meta.epoch) return;
+      await this.commit({ ...this.meta, epoch });
+    });
+  }
+
+  setMembership(membership: { generation: number; members: readonly string[] }): Promise<void> {
+    const { generation } = membership;
+    if (!Number.isSafeInteger(generation) || generation < 0) throw new ReplicaError('invalid_argument', `Invalid generation ${generation}`);
+    const members: unknown = membership.members;
+    if (!Array.isArray(members) || members.length > 40 || members.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 256)) {
+      throw new ReplicaError('invalid_argument', 'Members must be at most 40 non-empty strings of at most 256 characters');
+    }
+    return this.chainMutex.run(async () => {
+      this.checkUsable();
+      if (generation < this.meta.generation) {
+        throw new ReplicaError('conflict', `Generation ${generation} is older than the recorded generation ${this.meta.generation}`);
+      }
+      await this.commit({ ...this.meta, generation, members: [...membership.members] });
+    });
+  }
+
+  close(): Promise<void> {
+    return this.chainMutex.run(() =>
+      this.gate.runExclusive(async () => {
+        if (this.state === 'closed') return;
+        try {
+          if (this.state === 'open') await this.flushHead();
+        } finally {
+          this.state = 'closed';
+          await this.headData?.close();
+          await this.journal?.close();
+          await this.cache.closeAll();
+          this.index = new ExtentMap();
+        }
+      }),
+    );
+  }
+
+  /** Bytes the resolved index occupies (for the benchmark and for status). */
+  indexMemoryBytes(): number {
+    return this.index.memoryBytes();
+  }
+
+  /** Ranges in the resolved index (for the benchmark and for status). */
+  indexExtentCount(): number {
+    return this.index.extentCount;
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private fault(name: string): void {
+    this.faultPoint?.(name);
+  }
+
+  private addSlot(name: string | null, dataFile: string): number {
+    const slot = this.nextSlot++;
+    this.slots.set(slot, { slot, dataFile });
+    if (name !== null) this.slotByName.set(name, slot);
+    return slot;
+  }
+
+  private dropSlot(name: string): void {
+    const slot = this.slotByName.get(name);
+    if (slot === undefined) return;
+    this.slotByName.delete(name);
+    this.slots.delete(slot);
+  }
+
+  private snapshotRecord(name: string): SnapshotRecord {
+    const record = this.meta.snapshots.find((s) => s.name === name);
+    if (record === undefined) throw new ReplicaError('not_found', `No snapshot named ${JSON.stringify(name).slice(0, 80)}`);
+    return record;
+  }
+
+  private checkUsable(): void {
+    if (this.state === 'closed') throw new ReplicaError('closed', `The replica in ${this.ctx.dir} is closed`);
+    if (this.state === 'failed') {
+      throw new ReplicaError('failed', `The replica in ${this.ctx.dir} failed (${this.failure?.message ?? 'unknown'}); rebuild it`, { cause: this.failure });
+    }
+  }
+
+  private checkRange(offsetBytes: number, lengthBytes: number, maxBytes: number): void {
+    if (!Number.isSafeInteger(offsetBytes) || !Number.isSafeInteger(lengthBytes) || offsetBytes < 0 || lengthBytes < 0) {
+      throw new ReplicaError('invalid_argument', `Invalid range: offset ${offsetBytes}, length ${lengthBytes}`);
+    }
+    if (lengthBytes > maxBytes) throw new ReplicaError('out_of_range', `Length ${lengthBytes} exceeds the request maximum ${maxBytes}`);
+    if (offsetBytes + lengthBytes > this.meta.sizeBytes) {
+      throw new ReplicaError('out_of_range', `Range ${offsetBytes}+${lengthBytes} exceeds the volume size ${this.meta.sizeBytes}`);
+    }
+  }
+
+  private checkIo(offsetBytes: number, lengthBytes: number): void {
+    this.checkRange(offsetBytes, lengthBytes, requestSizeMaxBytes);
+  }
+
+  /** Fail for good after an error that leaves durability unknown (DESIGN §2.8 rule 1). */
+  private fail(error: unknown): never {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    if (this.state === 'open') {
+      this.state = 'failed';
+      this.failure = cause;
+    }
+    throw ioFailure(`Replica ${this.ctx.dir} failed`, error);
+  }
+
+  /** Run a data mutation on blocks [b0, b1) under the shared gate and the range lock. */
+  private mutate(offsetBytes: number, lengthBytes: number, body: (b0: number, b1: number) => Promise<void>): Promise<void> {
+    const b0 = Math.floor(offsetBytes / blockSizeBytes);
+    const b1 = Math.ceil((offsetBytes + lengthBytes) / blockSizeBytes);
+    return this.gate.runShared(async () => {
+      this.checkUsable();
+      await this.rangeLock.run(b0, b1, () => body(b0, b1));
+      if (this.journal!.mustFlush) await this.flushHead();
+    });
+  }
+
+  /** Whole blocks [b0, b1) holding `data` at `offsetBytes`, the partial edges read from the chain. */
+  private async mergePartial(offsetBytes: number, data: Uint8Array, b0: number, b1: number): Promise<Uint8Array> {
+    const blocks = new Uint8Array((b1 - b0) * blockSizeBytes);
+    const base = b0 * blockSizeBytes;
+    if (offsetBytes % blockSizeBytes !== 0) blocks.set(await this.readResolved(base, blockSizeBytes), 0);
+    if ((offsetBytes + data.length) % blockSizeBytes !== 0 && (b1 - 1 > b0 || offsetBytes % blockSizeBytes === 0)) {
+      blocks.set(await this.readResolved((b1 - 1) * blockSizeBytes, blockSizeBytes), (b1 - 1 - b0) * blockSizeBytes);
+    }
+    blocks.set(data, offsetBytes - base);
+    return blocks;
+  }
+
+  private async writeHeadBlocks(startBlock: number, blocks: Uint8Array): Promise<void> {
+    try {
+      await this.headData!.write(blocks, startBlock * blockSizeBytes);
+    } catch (error) {
+      // A failed write fails only this request; the range is not recorded, so its old mapping
+      // (and any bytes the failed write left in the head file) stay as the engine last saw them.
+      throw ioFailure(`Cannot write ${blocks.length} bytes at ${startBlock * blockSizeBytes}`, error);
+    }
+    this.noteHeadRange({ startBlock, blockCount: blocks.length / blockSizeBytes, kind: 'data' });
+  }
+
+  private noteHeadRange(range: LayerRange): void {
+    this.index.set(range.startBlock, range.blockCount, range.kind === 'data' ? dataValue(this.headSlot) : zeroValue(this.headSlot));
+    this.journal!.push(range);
+  }
+
+  /** fdatasync the head's data, then append and sync the journal (the durability point). */
+  private flushHead(): Promise<void> {
+    return this.flushMutex.run(async () => {
+      this.checkUsable();
+      const journal = this.journal!;
+      if (journal.pendingCount === 0) return;
+      const ranges = journal.takePending();
+      try {
+        await this.headData!.sync();
+        await journal.append(ranges);
+      } catch (error) {
+        this.fail(error);
+      }
+    });
+  }
+
+  /** Read through the index (the caller holds the gate). */
+  private async readResolved(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    const out = new Uint8Array(lengthBytes);
+    const b0 = Math.floor(offsetBytes / blockSizeBytes);
+    const b1 = Math.ceil((offsetBytes + lengthBytes) / blockSizeBytes);
+    const pieces: { startBlock: number; blockCount: number; file: string }[] = [];
+    this.index.forEachIn(b0, b1, (startBlock, blockCount, value) => {
+      if (value % 2 === 1) return; // zeros: the buffer already is
+      const slot = this.slots.get(slotOf(value));
+      if (slot === undefined) throw new ReplicaError('corrupt', `Index names layer slot ${slotOf(value)}, which is not open`);
+      pieces.push({ startBlock, blockCount, file: slot.dataFile });
+    });
+    await Promise.all(pieces.map((p) => this.readPiece(out, { offsetBytes, ...p })));
+    return out;
+  }
+
+  /** Copy the part of blocks [startBlock, +blockCount) of `file` that falls in `out` (at offsetBytes). */
+  private async readPiece(out: Uint8Array, piece: { offsetBytes: number; startBlock: number; blockCount: number; file: string }): Promise<void> {
+    const from = Math.max(piece.startBlock * blockSizeBytes, piece.offsetBytes);
+    const to = Math.min((piece.startBlock + piece.blockCount) * blockSizeBytes, piece.offsetBytes + out.length);
+    if (to <= from) return;
+    const target = out.subarray(from - piece.offsetBytes, to - piece.offsetBytes);
+    const got = await this.readFileInto(piece.file, target, from);
+    if (got < target.length) {
+      throw new ReplicaError('corrupt', `${piece.file} ends inside a range it holds (read ${got} of ${target.length} bytes at ${from})`);
+    }
+  }
+
+  private async readFileInto(file: string, target: Uint8Array, positionBytes: number): Promise<number> {
+    try {
+      if (file === this.meta.head.dataFile && this.headData !== undefined) return await this.headData.read(target, positionBytes);
+      return await this.cache.use(file, (f) => f.read(target, positionBytes));
+    } catch (error) {
+      throw ioFailure(`Cannot read ${target.length} bytes at ${positionBytes} of ${file}`, error);
+    }
+  }
+
+  private async readFileRange(file: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    const out = new Uint8Array(lengthBytes);
+    const got = await this.readFileInto(file, out, offsetBytes);
+    if (got < lengthBytes) throw new ReplicaError('corrupt', `${file} ends inside a range it holds`);
+    return out;
+  }
+
+  /** The head's own ranges within [b0, b1), from the index. */
+  private headRanges(b0: number, b1: number): LayerRange[] {
+    const out: LayerRange[] = [];
+    const data = dataValue(this.headSlot);
+    const zero = zeroValue(this.headSlot);
+    this.index.forEachIn(b0, Math.min(b1, this.meta.sizeBytes / blockSizeBytes), (startBlock, blockCount, value) => {
+      if (value === data || value === zero) out.push({ startBlock, blockCount, kind: value === data ? 'data' : 'zero' });
+    });
+    return out;
+  }
+
+  private sealedRanges(record: SnapshotRecord): Promise<LayerRange[]> {
+    return loadExtents(this.ctx, record.extentFile, { blockSizeBytes, volumeBlocks: this.meta.sizeBytes / blockSizeBytes });
+  }
+
+  /** Resolve the index for a head over `parent`: apply its ancestry oldest first. */
+  private async rebuildIndex(parent: string | null): Promise<void> {
+    const ancestry: SnapshotRecord[] = [];
+    for (let name = parent; name !== null; ) {
+      const record = this.snapshotRecord(name);
+      ancestry.push(record);
+      name = record.parent;
+    }
+    const index = new ExtentMap();
+    for (const record of ancestry.reverse()) {
+      const slot = this.slotByName.get(record.name)!;
+      for (const r of await this.sealedRanges(record)) index.set(r.startBlock, r.blockCount, r.kind === 'data' ? dataValue(slot) : zeroValue(slot));
+    }
+    this.index = index;
+  }
+
+  /** Open the head's data file and journal, replaying the journal into the index. */
+  private async openHead(): Promise<void> {
+    const { dataFile, journalFile } = this.meta.head;
+    const files = this.ctx.files;
+    this.headData = await files.open(joinPath(this.ctx.dir, dataFile), 'write');
+    const journalHandle = await files.open(joinPath(this.ctx.dir, journalFile), 'write');
+    const data = dataValue(this.headSlot);
+    const zero = zeroValue(this.headSlot);
+    const replay = await HeadJournal.replay(
+      journalHandle,
+      { blockSizeBytes, volumeBlocks: this.meta.sizeBytes / blockSizeBytes, what: joinPath(this.ctx.dir, journalFile) },
+      (r) => this.index.set(r.startBlock, r.blockCount, r.kind === 'data' ? data : zero),
+    );
+    this.journal = new HeadJournal(journalHandle, replay);
+  }
+
+  /** Commit new metadata; an unknown outcome (rename done, directory sync failed) fails the store. */
+  private async commit(meta: ReplicaMeta): Promise<void> {
+    const next = { ...meta, nextFileId: Math.max(meta.nextFileId, this.nextFileId) };
+    try {
+      await writeMeta(this.ctx, next);
+    } catch (error) {
+      if (metaOutcomeOf(error) === 'unchanged') throw error;
+      this.fail(error);
+    }
+    this.meta = next;
+  }
+
+  /** Run the copy and commit of the coalesce recorded in meta.pending, then update memory. */
+  private async finishCoalesce(): Promise<void> {
+    const pending = this.meta.pending!;
+    const parent = this.snapshotRecord(pending.parent);
+    const child = this.snapshotRecord(pending.child);
+    const committed = await completeCoalesce(this.ctx, this.meta, this.faultPoint, (meta) => this.commit(meta));
+    const merged = committed.snapshots.find((s) => s.name === child.name)!;
+    await this.gate.runExclusive(async () => {
+      const parentSlot = this.slotByName.get(parent.name)!;
+      const childSlot = this.slotByName.get(child.name)!;
+      this.index.replaceValue(dataValue(parentSlot), dataValue(childSlot));
+      this.index.replaceValue(zeroValue(parentSlot), zeroValue(childSlot));
+      this.slots.get(childSlot)!.dataFile = merged.dataFile;
+      this.dropSlot(parent.name);
+      await this.cache.drop(parent.dataFile);
+      await this.cache.drop(child.dataFile);
+    });
+    const unused: string[] = [parent.dataFile, child.dataFile].filter((f) => f !== merged.dataFile);
+    await this.removeFiles([...unused, parent.extentFile, child.extentFile, `${parent.extentFile}.sum`, `${child.extentFile}.sum`]);
+    this.checksumFiles.forget(parent.extentFile);
+    this.checksumFiles.forget(child.extentFile);
+  }
+
+  /** Remove files the committed metadata no longer refers to. */
+  private async removeFiles(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      try {
+        await this.ctx.files.remove(joinPath(this.ctx.dir, name));
+      } catch {
+        // The operation is committed; an unreferenced file is garbage the next open removes.
+        this.cleanupFailures++;
+      }
+    }
+  }
+}
+
+function clipRanges(ranges: readonly LayerRange[], b0: number, b1: number): LayerRange[] {
+  const out: LayerRange[] = [];
+  for (const r of ranges) {
+    const s = Math.max(r.startBlock, b0);
+    const e = Math.min(r.startBlock + r.blockCount, b1);
+    if (s < e) out.push({ startBlock: s, blockCount: e - s, kind: r.kind });
+  }
+  return out;
 }

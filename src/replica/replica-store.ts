@@ -48,7 +48,7 @@ export interface ReplicaStore {
   expand(sizeBytes: number): Promise<void>;
   /** Per-chunk checksums of a sealed layer's flattened view over a range. */
   checksums(snapshotName: string, range: LayerExtent): Promise<ChunkChecksum[]>;
-  /** Allocated ranges that one layer holds itself (null: the head), within a range. */
+  /** Ranges one layer holds itself (null: the head), within a range, whole blocks, with their kind. */
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]>;
   /** Read from one layer's own data (holes as zeros), for rebuild and backup. */
   readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
