@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerUpCommand } from './up-command.ts';
 import { registerReplicaCommand } from './replica-command.ts';
+import { registerEngineCommand } from './engine-command.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -17,5 +18,6 @@ program
 
 registerUpCommand(program);
 registerReplicaCommand(program);
+registerEngineCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,165 @@
+// `shorthorn engine`: one volume's engine. Connects to its replicas, keeps only those of the
+// highest generation, fences older engines with a new epoch, serves the volume over NBD (unix
+// socket and/or TCP) and a small control API, and pings the replicas so a silent one leaves the
+// write set. SIGTERM: stop serving, flush every replica, exit 0.
+import type { Server } from 'node:http';
+import type { Command } from 'commander';
+import { toError } from '../lib/errors.ts';
+import { replicaCountMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
+import { createControlServer } from '../engine/control-server.ts';
+import { startEngine } from '../engine/engine-start.ts';
+import type { ReplicaLink } from '../engine/replica-link.ts';
+import { connectReplica } from '../engine/replica-client.ts';
+import { NbdServer, type NbdEndpoint } from '../frontend/nbd-server.ts';
+import { parseListen, parseSizeBytes } from './replica-command.ts';
+import { systemClock } from './system-clock.ts';
+
+interface EngineCommandOptions {
+  readonly name: string;
+  readonly size: string;
+  readonly replica: string[];
+  readonly nbdSocket?: string;
+  readonly nbdListen?: string;
+  readonly controlListen?: string;
+  readonly controlSocket?: string;
+  readonly minimumWriteReplicas: string;
+  readonly timeoutMs: string;
+  readonly pingIntervalMs: string;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`shorthorn engine: ${message}\n`);
+  process.exit(2);
+}
+
+function positiveInt(text: string, what: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) fail(`${what} must be an integer from 1 to ${max}, not ${text}`);
+  return value;
+}
+
+/** A replica that could not be reached at start: every call fails, so start-up reports it. */
+function unreachableLink(address: string, why: string): ReplicaLink {
+  const refuse = (): Promise<never> => Promise.reject(new Error(`replica ${address} unreachable: ${why}`));
+  return {
+    address,
+    read: refuse,
+    write: refuse,
+    writeZeroes: refuse,
+    trim: refuse,
+    flush: refuse,
+    ping: refuse,
+    acceptEpoch: refuse,
+    setMembership: refuse,
+    chain: refuse,
+    snapshot: refuse,
+    expand: refuse,
+    close: () => Promise.resolve(),
+  };
+}
+
+async function runEngine(options: EngineCommandOptions): Promise<void> {
+  const log = (message: string): void => {
+    process.stdout.write(`shorthorn engine: ${options.name}: ${message}\n`);
+  };
+  const sizeBytes = parseSizeBytes(options.size);
+  if (typeof sizeBytes === 'string') fail(sizeBytes);
+  if (options.replica.length === 0) fail('at least one --replica is needed');
+  if (options.replica.length > replicaCountMax) fail(`at most ${replicaCountMax} replicas`);
+  if (options.nbdSocket === undefined && options.nbdListen === undefined) fail('give --nbd-socket PATH or --nbd-listen HOST:PORT');
+  const timeoutMs = positiveInt(options.timeoutMs, '--timeout-ms', 600_000);
+  const pingIntervalMs = positiveInt(options.pingIntervalMs, '--ping-interval-ms', 600_000);
+  const minimumWriteReplicas = positiveInt(options.minimumWriteReplicas, '--minimum-write-replicas', replicaCountMax);
+  const connect = (address: string): Promise<ReplicaLink> =>
+    connectReplica(address, { volumeName: options.name, timeoutMs });
+  const links = await Promise.all(
+    options.replica.map((address) => connect(address).catch((error: unknown) => unreachableLink(address, toError(error).message))),
+  );
+  const started = await startEngine({ volumeName: options.name, sizeBytes, links, clock: systemClock, log, minimumWriteReplicas });
+  const engine = started.engine;
+
+  const nbd = new NbdServer(engine, {
+    exportName: options.name,
+    description: `Shorthorn volume ${options.name}`,
+    log: (level, message) => log(`nbd ${level}: ${message}`),
+  });
+  const endpoints: NbdEndpoint[] = [];
+  if (options.nbdSocket !== undefined) endpoints.push(await nbd.listen({ kind: 'unix', path: options.nbdSocket }));
+  if (options.nbdListen !== undefined) {
+    const listen = parseListen(options.nbdListen);
+    if (typeof listen === 'string') fail(listen);
+    endpoints.push(await nbd.listen({ kind: 'tcp', ...listen }));
+  }
+
+  const control = createControlServer({ engine, connect, log });
+  const controlWhere = await listenControl(control, options);
+
+  const pinger = setInterval(() => {
+    void engine.pingAll();
+  }, pingIntervalMs);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(pinger);
+    log(`${signal}: stopping`);
+    control.close();
+    nbd
+      .close()
+      .then(() => engine.flush())
+      .then(() => engine.close())
+      .then(
+        () => {
+          log('stopped cleanly');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`shorthorn engine: shutdown failed: ${toError(error).message}\n`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  const where = endpoints.map((e) => (e.kind === 'unix' ? `unix ${e.path}` : `tcp ${e.host}:${e.port}`)).join(' and ');
+  log(`serving NBD on ${where}; control on ${controlWhere}`);
+}
+
+async function listenControl(control: Server, options: EngineCommandOptions): Promise<string> {
+  if (options.controlSocket !== undefined) {
+    const path = options.controlSocket;
+    await new Promise<void>((resolve, reject) => {
+      control.once('error', reject);
+      control.listen(path, resolve);
+    });
+    return `unix ${path}`;
+  }
+  const listen = parseListen(options.controlListen ?? '127.0.0.1:0');
+  if (typeof listen === 'string') fail(listen);
+  await new Promise<void>((resolve, reject) => {
+    control.once('error', reject);
+    control.listen(listen.port, listen.host, resolve);
+  });
+  const address = control.address();
+  return address !== null && typeof address === 'object' ? `${address.address}:${address.port}` : String(address);
+}
+
+export function registerEngineCommand(program: Command): void {
+  program
+    .command('engine')
+    .description("run a volume's engine: replicate every write to its replicas and serve the volume over NBD")
+    .requiredOption('--name <volume>', 'volume name (replicas refuse requests for another volume)')
+    .requiredOption('--size <bytes>', 'volume size (bytes, or with Ki/Mi/Gi/Ti)')
+    .option('--replica <address>', 'replica address host:port or socket path (repeat)', (v: string, all: string[]) => [...all, v], [])
+    .option('--nbd-socket <path>', 'serve NBD on this unix socket')
+    .option('--nbd-listen <host:port>', 'serve NBD on this TCP address')
+    .option('--control-listen <host:port>', 'control API address (default 127.0.0.1:0)')
+    .option('--control-socket <path>', 'control API on a unix socket instead')
+    .option('--minimum-write-replicas <n>', 'fail writes rather than acknowledge them on fewer rw replicas', '1')
+    .option('--timeout-ms <ms>', 'per-request timeout to replicas', String(replicaRequestTimeoutMs))
+    .option('--ping-interval-ms <ms>', 'how often every replica is pinged', '2000')
+    .action(async (options: EngineCommandOptions) => {
+      await runEngine(options);
+    });
+}
