@@ -53,11 +53,22 @@ export interface SnapshotOptions {
 export interface ChunkChecksum {
   readonly offsetBytes: number;
   readonly lengthBytes: number;
-  /** Hex digest of the chunk's bytes as the layer's *flattened view* reads them (holes as zeros). */
+  /**
+   * Hex SHA-256 of the layer's OWN content in the chunk (rebuild copies layer by layer): for each
+   * range the layer holds there, in order, a 24-byte descriptor (offset in the chunk, length, kind
+   * 1 = data / 2 = zeros; u64 little-endian each) followed by the data bytes of a data range. A
+   * chunk the layer holds nothing of hashes the empty string. See docs/replica-format.md.
+   */
   readonly digest: string;
 }
 
 export interface LayerExtent {
   readonly offsetBytes: number;
   readonly lengthBytes: number;
+  /**
+   * In layerExtents() results: 'data' (bytes in the layer's file) or 'zero' (the layer records
+   * zeros there — trim or write-zeroes — hiding older layers; a rebuild must copy it as zeros).
+   * Ignored in ranges passed in.
+   */
+  readonly kind?: 'data' | 'zero';
 }

@@ -46,7 +46,7 @@ export interface ReplicaStore {
   /** Start a new empty head over the named snapshot (the old head's data is dropped). */
   revert(snapshotName: string): Promise<void>;
   expand(sizeBytes: number): Promise<void>;
-  /** Per-chunk checksums of a sealed layer's flattened view over a range. */
+  /** Per-chunk checksums of a sealed layer's own content (allocation map + data) over a range. */
   checksums(snapshotName: string, range: LayerExtent): Promise<ChunkChecksum[]>;
   /** Ranges one layer holds itself (null: the head), within a range, whole blocks, with their kind. */
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]>;
