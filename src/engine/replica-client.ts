@@ -118,7 +118,8 @@ export class ReplicaClient implements ReplicaLink {
     this.inflightMax = options.inflightMax ?? replicaInflightMax;
     socket.setNoDelay(true);
     this.closedPromise = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    // Plain Uint8Array views (not Buffers) go to callers: one type for data everywhere.
+    socket.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
     socket.on('error', (error) => {
       this.fail(new ReplicaClientError('disconnected', `Replica ${address}: ${error.message}`, { cause: error }));
     });

@@ -47,7 +47,8 @@ export class ReplicaConnection {
     socket.setNoDelay(true);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => {
-      this.decoder.push(chunk);
+      // A plain Uint8Array view: the store gets one data type whatever the transport.
+      this.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
       this.pump();
     });
     socket.on('error', (error) => {
