@@ -209,3 +209,22 @@ test('startEngine() fences with a higher epoch, records a generation, and skips 
   await started.engine.write(0, new Uint8Array(4096).fill(1));
   assert.equal(links[1]!.data[0], 0);
 });
+
+test('Engine splits trims and zero ranges larger than one replica request', async () => {
+  const big = 80 * 1024 * 1024;
+  const links = [new MemoryReplicaLink('r0', big)];
+  const engine = new Engine({ volumeName: 'vol', sizeBytes: big, epoch: 1, generation: 1, members: links, clock: new ManualClock(), log: () => undefined });
+  await engine.write(big - 4096, new Uint8Array(4096).fill(1));
+  await engine.trim(0, big);
+  assert.equal(links[0]!.ops.filter((op) => op === 'trim').length, 3);
+  assert.equal(links[0]!.data[big - 1], 0);
+});
+
+test('Engine keeps its replicas when every one of them refuses a request as malformed', async () => {
+  const { links, engine } = setup(2);
+  for (const link of links) {
+    link.write = () => Promise.reject(Object.assign(new Error('refused'), { code: 'bad_request' }));
+  }
+  await assert.rejects(engine.write(0, new Uint8Array(4096)), /refused/);
+  assert.deepEqual(engine.status().replicas.map((r) => r.mode), ['rw', 'rw']);
+});

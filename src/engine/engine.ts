@@ -153,7 +153,7 @@ export class Engine implements BlockDevice {
         await this.zeroPartialEnds({ alignedOffset, alignedLength, offsetBytes, lengthBytes, innerStart, innerEnd });
         return;
       }
-      await this.fanOut((link) => link.writeZeroes(alignedOffset, alignedLength));
+      await this.fanOutChunked(alignedOffset, alignedLength, (link, offset, length) => link.writeZeroes(offset, length));
     });
   }
 
@@ -165,7 +165,7 @@ export class Engine implements BlockDevice {
     const innerEnd = Math.min(roundDown(offsetBytes + lengthBytes), this.size);
     if (innerStart >= innerEnd) return;
     await this.mutate(innerStart, innerEnd - innerStart, undefined, async (alignedOffset, alignedLength) => {
-      await this.fanOut((link) => link.trim(alignedOffset, alignedLength));
+      await this.fanOutChunked(alignedOffset, alignedLength, (link, offset, length) => link.trim(offset, length));
     });
   }
 
@@ -342,7 +342,7 @@ export class Engine implements BlockDevice {
       });
       await this.fanOut((link) => link.write(alignedOffset, merged));
     }
-    await this.fanOut((link) => link.writeZeroes(innerStart, innerEnd - innerStart));
+    await this.fanOutChunked(innerStart, innerEnd - innerStart, (link, offset, length) => link.writeZeroes(offset, length));
     if (innerEnd < alignedEnd) {
       const merged = await this.mergePartial({
         alignedOffset: innerEnd,
@@ -390,6 +390,10 @@ export class Engine implements BlockDevice {
       const member = targets[i];
       if (result.status === 'rejected' && member !== undefined) failures.push({ member, error: result.reason });
     });
+    // Every replica refused the request itself (not a failure of one replica): they all still
+    // hold the same data, so none is dropped and the client gets the error.
+    const first = failures[0]?.error;
+    if (failures.length === targets.length && isRequestRejection(first)) throw first;
     if (failures.length > 0) await this.fail(failures);
     // A write-set change started by another request must be on disk before we acknowledge.
     await this.membershipChange;
@@ -397,6 +401,18 @@ export class Engine implements BlockDevice {
     if (rw === 0) throw new IoError('io', `Volume ${this.volumeName}: every replica failed`);
     if (rw < this.minimumWriteReplicas) {
       throw new IoError('io', `Volume ${this.volumeName}: ${rw} rw replicas, fewer than the minimum ${this.minimumWriteReplicas}`);
+    }
+  }
+
+  /** Zero and trim ranges may be as large as the volume; a replica request is at most requestSizeMaxBytes. */
+  private async fanOutChunked(
+    offsetBytes: number,
+    lengthBytes: number,
+    op: (link: ReplicaLink, offsetBytes: number, lengthBytes: number) => Promise<void>,
+  ): Promise<void> {
+    for (let done = 0; done < lengthBytes; done += requestSizeMaxBytes) {
+      const length = Math.min(requestSizeMaxBytes, lengthBytes - done);
+      await this.fanOut((link) => op(link, offsetBytes + done, length));
     }
   }
 
@@ -471,6 +487,14 @@ export class Engine implements BlockDevice {
   private assertOpen(): void {
     if (this.closed) throw new IoError('closed', `Volume ${this.volumeName}: engine is closed`);
   }
+}
+
+/** Errors with which a replica refuses a request as malformed, rather than failing to do it. */
+const requestRejectionCodes: ReadonlySet<string> = new Set(['bad_request', 'out_of_range', 'invalid_argument']);
+
+function isRequestRejection(error: unknown): error is Error {
+  if (!(error instanceof Error) || !('code' in error)) return false;
+  return requestRejectionCodes.has(String(error.code));
 }
 
 function roundDown(bytes: number): number {

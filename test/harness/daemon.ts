@@ -27,7 +27,8 @@ const running = new Set<Daemon>();
 export async function startDaemon(options: {
   command?: string;
   args: readonly string[];
-  readyPattern: RegExp;
+  /** A line the daemon prints when it is ready; without one, ready once the process has spawned. */
+  readyPattern?: RegExp;
   timeoutMs?: number;
   env?: Record<string, string>;
 }): Promise<Daemon> {
@@ -41,9 +42,15 @@ export async function startDaemon(options: {
       child.kill('SIGKILL');
       reject(new Error(`${command} ${args.join(' ')} not ready after ${options.timeoutMs ?? 20000} ms:\n${text}`));
     }, options.timeoutMs ?? 20000);
+    if (options.readyPattern === undefined) {
+      child.once('spawn', () => {
+        clearTimeout(timer);
+        resolveReady(['']);
+      });
+    }
     const onData = (chunk: Buffer): void => {
       text += chunk.toString();
-      const match = options.readyPattern.exec(text);
+      const match = options.readyPattern?.exec(text) ?? null;
       if (match !== null) {
         clearTimeout(timer);
         resolveReady(match);
