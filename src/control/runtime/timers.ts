@@ -1,11 +1,17 @@
 // Timers come in through this port, beside lib/clock.ts, so that the controller runtime and the
 // embedded store's watch polling can be driven by tests and the simulator without sleeping.
-import type { ManualClock } from '../../lib/clock.ts';
+import type { Clock, ManualClock } from '../../lib/clock.ts';
 
 export interface Timers {
   /** Run `fn` once after `delayMs`; the returned function cancels it (idempotent). */
   after(delayMs: number, fn: () => void): () => void;
 }
+
+/** The machine's clocks, for production wiring. */
+export const systemClock: Clock = {
+  nowMs: () => Date.now(),
+  monotonicMs: () => performance.now(),
+};
 
 export const realTimers: Timers = {
   after(delayMs, fn) {

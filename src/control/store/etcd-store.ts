@@ -8,6 +8,7 @@ import {
 } from 'etcd3';
 import type { Clock } from '../../lib/clock.ts';
 import type { Resource } from '../resources/object-meta.ts';
+import { systemClock } from '../runtime/timers.ts';
 import { matchesLabels, parseLabelSelector } from './label-selector.ts';
 import {
   checkKind, checkName, checkWrite, decodeObject, encodeObject, parseResourceVersion, prepareCreate,
@@ -31,7 +32,6 @@ export interface EtcdStoreOptions {
   readonly requestTimeoutMs?: number;
 }
 
-const wallClock: Clock = { nowMs: () => Date.now(), monotonicMs: () => performance.now() };
 /** Retries of a delete/lease step that lost a race with another writer, before 'conflict'. */
 const raceRetriesMax = 8;
 
@@ -86,7 +86,7 @@ export class EtcdStore implements ResourceStore {
     if (!/^\/[A-Za-z0-9_.\-/]*$/.test(this.prefix) || this.prefix.endsWith('/')) {
       throw new StoreError('invalid', `Bad etcd key prefix ${JSON.stringify(this.prefix)}`);
     }
-    this.clock = options.clock ?? wallClock;
+    this.clock = options.clock ?? systemClock;
     this.newUid = options.newUid ?? randomUUID;
   }
 

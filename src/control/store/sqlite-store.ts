@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../../lib/clock.ts';
 import { leaseTtlMaxMs, leaseTtlMinMs, storeEventRetentionCount } from '../../lib/limits.ts';
 import type { Resource } from '../resources/object-meta.ts';
-import { realTimers, type Timers } from '../runtime/timers.ts';
+import { realTimers, systemClock, type Timers } from '../runtime/timers.ts';
 import { matchesLabels, parseLabelSelector } from './label-selector.ts';
 import {
   checkKind, checkName, checkWrite, decodeObject, encodeObject, parseResourceVersion, prepareCreate,
@@ -61,7 +61,6 @@ interface Watcher {
   after: number;
 }
 
-const wallClock: Clock = { nowMs: () => Date.now(), monotonicMs: () => performance.now() };
 
 export class SqliteStore implements ResourceStore {
   private readonly db: Database.Database;
@@ -76,7 +75,7 @@ export class SqliteStore implements ResourceStore {
   private closed = false;
 
   constructor(options: SqliteStoreOptions) {
-    this.clock = options.clock ?? wallClock;
+    this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? realTimers;
     this.pollIntervalMs = options.pollIntervalMs ?? defaultPollIntervalMs;
     this.retention = options.eventRetentionCount ?? storeEventRetentionCount;
