@@ -87,6 +87,18 @@ export class NbdConnection {
   }
 
   private apply(outputs: readonly NbdSessionOutput[]): void {
+    // Corked, the header and data of a reply (and several replies) leave in one writev.
+    this.socket.cork();
+    try {
+      this.applyCorked(outputs);
+    } finally {
+      this.socket.uncork();
+    }
+    if (this.handshakeTimer !== undefined && this.session.transmitting) this.clearHandshakeTimer();
+    this.updateFlow();
+  }
+
+  private applyCorked(outputs: readonly NbdSessionOutput[]): void {
     for (const output of outputs) {
       if (this.gone) return;
       switch (output.kind) {
@@ -103,8 +115,6 @@ export class NbdConnection {
           break;
       }
     }
-    if (this.handshakeTimer !== undefined && this.session.transmitting) this.clearHandshakeTimer();
-    this.updateFlow();
   }
 
   private updateFlow(): void {
