@@ -7,7 +7,7 @@ import { ManualClock } from '../../lib/clock.ts';
 import { checksumChunkSizeBytes } from '../../lib/limits.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import type { ReplicaFiles } from '../replica-files.ts';
-import { MemoryReplicaFiles } from '../memory-replica-files.ts';
+import type { MemoryReplicaFiles } from '../memory-replica-files.ts';
 import { createReplicaStore, openReplicaStore } from '../layered-store.ts';
 
 const block = 4096;
