@@ -30,6 +30,15 @@ export interface JournalReplay {
   readonly tornBytes: number;
 }
 
+/** Offset in `tail` of a valid record with a sequence at least `sequence` (records are 16-byte aligned), or -1. */
+function findLaterRecord(tail: Uint8Array, options: { sequence: number; volumeBlocks: number }): number {
+  for (let at = extentEntryBytes; at + journalRecordHeaderBytes <= tail.length; at += extentEntryBytes) {
+    const decoded = decodeJournalRecord(tail.subarray(at), { ...options, entriesMax: journalRecordEntriesMax, anyLaterSequence: true });
+    if (decoded.kind === 'record') return at;
+  }
+  return -1;
+}
+
 export class HeadJournal {
   private readonly file: ReplicaFile;
   private endBytes: number;
@@ -95,9 +104,17 @@ export class HeadJournal {
       }
       const tornBytes = sizeBytes - offset;
       if (tornBytes === 0) return { endBytes: offset, nextSequence: sequence, records, tornBytes: 0 };
+      const reason = decoded.kind === 'invalid' ? decoded.reason : 'record cut short';
       if (tornBytes > tornTailMaxBytes) {
-        const reason = decoded.kind === 'invalid' ? decoded.reason : 'record cut short';
         throw new ReplicaError('corrupt', `${options.what}: ${reason} at byte ${offset} with ${tornBytes} bytes after it`);
+      }
+      // A torn append is the last thing in the file: a valid later record after the bad one means
+      // the damage is in the middle (bit rot, a bad sector), and flushed ranges would be lost.
+      const tail = new Uint8Array(tornBytes);
+      await file.read(tail, offset);
+      const later = findLaterRecord(tail, { sequence: sequence + 1, volumeBlocks: options.volumeBlocks });
+      if (later >= 0) {
+        throw new ReplicaError('corrupt', `${options.what}: ${reason} at byte ${offset}, but a later record follows at byte ${offset + later}`);
       }
       await file.truncate(offset);
       await file.sync();

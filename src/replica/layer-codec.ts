@@ -149,7 +149,7 @@ export type JournalRecordDecode =
 /** Decode the record at the start of `bytes`, expecting `sequence`. */
 export function decodeJournalRecord(
   bytes: Uint8Array,
-  options: { sequence: number; entriesMax: number; volumeBlocks: number },
+  options: { sequence: number; entriesMax: number; volumeBlocks: number; anyLaterSequence?: boolean },
 ): JournalRecordDecode {
   if (bytes.length < journalRecordHeaderBytes) return { kind: 'short', needBytes: journalRecordHeaderBytes };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -161,7 +161,8 @@ export function decodeJournalRecord(
   const record = bytes.subarray(0, lengthBytes);
   if (view.getUint32(12, true) !== recordCrc(record)) return { kind: 'invalid', reason: 'record checksum mismatch' };
   const sequence = view.getUint32(8, true);
-  if (sequence !== options.sequence) return { kind: 'invalid', reason: `sequence ${sequence}, expected ${options.sequence}` };
+  const sequenceOk = options.anyLaterSequence === true ? sequence >= options.sequence : sequence === options.sequence;
+  if (!sequenceOk) return { kind: 'invalid', reason: `sequence ${sequence}, expected ${options.sequence}` };
   const ranges: LayerRange[] = [];
   for (let i = 0; i < count; i++) {
     let range: LayerRange;
