@@ -40,3 +40,12 @@ test('importsOf() finds static, type-only, side-effect and dynamic imports', () 
   ].join('\n');
   assert.deepEqual(importsOf(text).sort(), ['../b.ts', './a.ts', './c.ts', './d.ts', './e.ts', './fg.ts']);
 });
+
+test('checkSources() lets a test beside the code import across folders, but not production code', () => {
+  const found = checkSources([
+    { path: 'src/replica/a.test.ts', text: "import { c } from '../engine/c.ts';\n" },
+    { path: 'src/replica/b.ts', text: "import { c } from '../engine/c.ts';\n" },
+    { path: 'src/engine/c.ts', text: 'export const c = 1;\n' },
+  ]);
+  assert.deepEqual(found.map((v) => v.file), ['src/replica/b.ts']);
+});
