@@ -92,6 +92,7 @@ describe('a 3-replica volume through real NBD clients', () => {
       '--size=32M',
       '--verify=crc32c',
       '--do_verify=1',
+      '--verify_state_save=0',
       '--output-format=json',
     ]);
     const result = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { error: number; write: { io_bytes: number } }[] };

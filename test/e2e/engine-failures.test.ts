@@ -27,6 +27,7 @@ function fioArgs(uri: string, extra: readonly string[]): string[] {
     '--size=96M',
     '--verify=crc32c',
     '--randseed=1234',
+    '--verify_state_save=0',
     '--output-format=json',
     ...extra,
   ];
