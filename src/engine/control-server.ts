@@ -3,7 +3,6 @@
 //
 //   GET    /v1/status                      → EngineStatus
 //   POST   /v1/replicas   {address}        → add a replica as wo
-//   POST   /v1/replicas/promote {address}  → wo → rw (after a rebuild)
 //   DELETE /v1/replicas?address=ADDR       → take a replica out of the write set
 //   POST   /v1/snapshots  {name, kind?, labels?} → snapshot under the write barrier
 //   POST   /v1/expand     {sizeBytes}      → online expansion
@@ -55,10 +54,6 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
         await link.close();
         throw error;
       }
-      return engine.status();
-    }
-    case 'POST /v1/replicas/promote': {
-      await engine.promoteReplica(stringField(await readJson(request), 'address', 256));
       return engine.status();
     }
     case 'DELETE /v1/replicas': {
