@@ -104,12 +104,36 @@ export const settingValueLengthMax = 4096;
 export const replicaOpenLayerFilesMax = 1100;
 /** Replica store: ranges written since the last flush before a write forces a flush. */
 export const journalPendingEntriesMax = 8192;
+/** Replica store: a head journal this long is rewritten compactly once it is 4× its compact size. */
+export const journalCompactBytes = 4 * 1024 * 1024;
 /** Replica store: ranges in one head-journal record (16 bytes each). */
 export const journalRecordEntriesMax = 65536;
 /** Replica store: ranges in one sealed layer's extent file, checked before it is read in. */
 export const layerExtentsMax = 64 * 1024 * 1024;
 /** Replica store: chunks one checksums() call may cover. */
 export const checksumChunksPerRequestMax = 65536;
+
+/** Backup store: the block size of a backup when its parameters name none (Longhorn's default). */
+export const backupBlockSizeDefaultBytes = 2 * 1024 * 1024;
+/** Backup store: the largest block size accepted from a backup's `backup-block-size` parameter. */
+export const backupBlockSizeMaxBytes = 64 * 1024 * 1024;
+/** Backup store: largest object read whole (a compressed block may be a little larger than the block). */
+export const backupObjectSizeMaxBytes = backupBlockSizeMaxBytes + 1024 * 1024;
+/** Backup store: largest backup_<name>.cfg read (its block list: ~90 bytes a block, ~2.9M blocks). */
+export const backupConfigSizeMaxBytes = 256 * 1024 * 1024;
+/** Backup store: largest volume.cfg and lock file read. */
+export const backupVolumeConfigSizeMaxBytes = 1024 * 1024;
+export const backupLockSizeMaxBytes = 64 * 1024;
+/** Backup store: longest object key (S3's limit) and longest volume/backup/lock name. */
+export const backupKeyLengthMax = 1024;
+export const backupNameLengthMax = 200;
+/** Backup store: labels and parameters on one backup or backup volume, and the longest key/value. */
+export const backupLabelCountMax = 1024;
+export const backupLabelLengthMax = 4096;
+/** Backup store: blocks read, uploaded, downloaded or checked at once by one operation. */
+export const backupConcurrencyMax = 64;
+/** Backup store: keys in one batched delete (S3 DeleteObjects accepts 1000). */
+export const backupDeleteBatchMax = 1000;
 
 assert(Number.isInteger(Math.log2(blockSizeBytes)), 'block size must be a power of two');
 assert(blockSizeBytes % sectorSizeBytes === 0, 'block size must be a multiple of the sector size');
@@ -132,3 +156,5 @@ assert(
   'every write in flight must fit one journal record after the pending list fills',
 );
 assert(replicaOpenLayerFilesMax > snapshotCountMax, 'a whole chain of layer files stays open');
+assert(backupBlockSizeDefaultBytes <= backupBlockSizeMaxBytes, 'the default backup block size must be allowed');
+assert(backupBlockSizeMaxBytes % blockSizeBytes === 0, 'backup blocks must be whole store blocks');

@@ -58,6 +58,24 @@ export class HeadJournal {
     await file.sync();
   }
 
+  /** Write a fresh journal holding `ranges` (a compaction of a long one), durably. */
+  static async writeCompacted(file: ReplicaFile, ranges: readonly LayerRange[], blockSizeBytes: number): Promise<void> {
+    let at = 0;
+    await file.write(encodeJournalHeader(blockSizeBytes), at);
+    at += fileHeaderBytes;
+    for (let i = 0, sequence = 1; i < ranges.length; i += journalRecordEntriesMax, sequence++) {
+      const record = encodeJournalRecord(ranges.slice(i, i + journalRecordEntriesMax), sequence);
+      await file.write(record, at);
+      at += record.length;
+    }
+    await file.sync();
+  }
+
+  /** Bytes a compacted journal of `rangeCount` ranges takes. */
+  static compactedBytes(rangeCount: number): number {
+    return fileHeaderBytes + Math.ceil(rangeCount / journalRecordEntriesMax) * journalRecordHeaderBytes + rangeCount * extentEntryBytes;
+  }
+
   /**
    * Read every record in order, handing each range to `apply`. A torn tail (a record cut short or
    * failing its checksum, with less than one record's bytes after it) is an append whose flush

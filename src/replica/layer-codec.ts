@@ -218,3 +218,14 @@ export function decodeChecksumFile(bytes: Uint8Array, chunkSizeBytes: number, wh
   }
   return out;
 }
+
+/** The parts of sorted `ranges` inside blocks [b0, b1). */
+export function clipRanges(ranges: readonly LayerRange[], b0: number, b1: number): LayerRange[] {
+  const out: LayerRange[] = [];
+  for (const r of ranges) {
+    const s = Math.max(r.startBlock, b0);
+    const e = Math.min(r.startBlock + r.blockCount, b1);
+    if (s < e) out.push({ startBlock: s, blockCount: e - s, kind: r.kind });
+  }
+  return out;
+}

@@ -65,3 +65,42 @@ test(`LayeredReplicaStore holds ${snapshotCountMax} snapshots, reads through all
   await check(again);
   await again.close();
 });
+
+test('LayeredReplicaStore compacts a long head journal and survives a crash at each step of it', async () => {
+  for (const point of [null, 'compact:written', 'compact:committed']) {
+    const files = new MemoryReplicaFiles();
+    const hook = { armed: null as string | null };
+    const faultPoint = (name: string): void => {
+      if (name === hook.armed) throw new Error(`simulated crash at ${name}`);
+    };
+    const options = { dir: '/r', files, clock, journalCompactBytes: 2048, faultPoint };
+    const store = await createReplicaStore({ ...options, volumeName: 'vol', sizeBytes: 64 * block });
+    const model = new Uint8Array(64 * block);
+    const random = new SeededRandom(11);
+    let crashed = false;
+    for (let i = 0; i < 300 && !crashed; i++) {
+      const b = random.int(64);
+      const data = random.fill(new Uint8Array(block));
+      await store.write(b * block, data);
+      if (i === 100) hook.armed = point;
+      try {
+        await store.flush();
+        model.set(data, b * block);
+      } catch (error) {
+        assert.match(String(error), /simulated crash/);
+        model.set(data, b * block); // the flush itself completed before the compaction step
+        crashed = true;
+      }
+    }
+    assert.equal(crashed, point !== null, `crash at ${point ?? 'none'} happened`);
+    if (!crashed) await store.close();
+    files.crash({ random });
+    hook.armed = null;
+    const again = await openReplicaStore(options);
+    assert.ok(Buffer.from(await again.read(0, 64 * block)).equals(Buffer.from(model)), `data after ${point ?? 'no crash'}`);
+    const journals = (await files.list('/r')).filter((n) => n.endsWith('.journal'));
+    assert.equal(journals.length, 1, `one journal: ${journals.join(',')}`);
+    assert.ok(files.peek(`/r/${journals[0]!}`)!.length < 6000, 'the journal stays short (300 flush records would be 9.6 KB)');
+    await again.close();
+  }
+});

@@ -13,7 +13,7 @@
 // - Lock order: chainMutex, then gate, then rangeLock. Data operations hold the gate shared;
 //   commits that swap layers hold it exclusively.
 import type { Clock } from '../lib/clock.ts';
-import { blockSizeBytes, metadataSizeMaxBytes, replicaOpenLayerFilesMax, requestSizeMaxBytes, snapshotCountMax, volumeSizeMaxBytes } from '../lib/limits.ts';
+import { blockSizeBytes, journalCompactBytes, metadataSizeMaxBytes, replicaOpenLayerFilesMax, requestSizeMaxBytes, snapshotCountMax } from '../lib/limits.ts';
 import type { ChainInfo, LayerExtent, ReplicaStore, SnapshotInfo, SnapshotOptions, ChunkChecksum } from './replica-store.ts';
 import type { ReplicaFile, ReplicaFiles } from './replica-files.ts';
 import { joinPath } from './replica-files.ts';
@@ -22,8 +22,8 @@ import { AsyncMutex, RangeLock, RwGate } from './async-locks.ts';
 import { ExtentMap } from './extent-map.ts';
 import { HeadJournal } from './head-journal.ts';
 import { LayerFileCache } from './layer-file-cache.ts';
-import type { LayerRange } from './layer-codec.ts';
-import { checkLabels, isValidName, type ReplicaMeta, type SnapshotRecord } from './replica-meta.ts';
+import { clipRanges, type LayerRange } from './layer-codec.ts';
+import { checkLabels, checkVolumeSize, isValidName, type ReplicaMeta, type SnapshotRecord } from './replica-meta.ts';
 import {
   createHeadFiles,
   layerFileName,
@@ -52,6 +52,8 @@ export interface OpenReplicaStoreOptions {
   readonly faultPoint?: FaultPointHook;
   /** Bound of the cache of open layer files (default: limits.replicaOpenLayerFilesMax). */
   readonly openLayerFilesMax?: number;
+  /** Journal length that triggers a compaction check (default: limits.journalCompactBytes). */
+  readonly journalCompactBytes?: number;
 }
 
 export interface CreateReplicaStoreOptions extends OpenReplicaStoreOptions {
@@ -124,12 +126,6 @@ export async function openReplicaStore(options: OpenReplicaStoreOptions): Promis
   }
 }
 
-function checkVolumeSize(sizeBytes: number): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % blockSizeBytes !== 0 || sizeBytes > volumeSizeMaxBytes) {
-    throw new ReplicaError('invalid_argument', `Volume size ${sizeBytes} is not a positive multiple of ${blockSizeBytes} up to ${volumeSizeMaxBytes}`);
-  }
-}
-
 export class LayeredReplicaStore implements ReplicaStore {
   readonly volumeName: string;
   private readonly ctx: DirContext;
@@ -154,6 +150,9 @@ export class LayeredReplicaStore implements ReplicaStore {
   private readonly rangeLock = new RangeLock();
   /** Files a finished operation could not remove; the next open removes them. */
   cleanupFailures = 0;
+  private readonly journalCompactBytes: number;
+  /** Journal length at which to consider compacting next. */
+  private compactCheckBytes: number;
 
   constructor(options: OpenReplicaStoreOptions, meta: ReplicaMeta) {
     this.ctx = { files: options.files, dir: options.dir };
@@ -164,6 +163,8 @@ export class LayeredReplicaStore implements ReplicaStore {
     this.nextFileId = meta.nextFileId;
     this.cache = new LayerFileCache({ files: options.files, dir: options.dir, openMax: options.openLayerFilesMax ?? replicaOpenLayerFilesMax });
     this.checksumFiles = new LayerChecksums(this.ctx);
+    this.journalCompactBytes = options.journalCompactBytes ?? journalCompactBytes;
+    this.compactCheckBytes = this.journalCompactBytes;
   }
 
   /** Open the head, replay its journal and build the index (called once, by openReplicaStore). */
@@ -227,11 +228,50 @@ export class LayeredReplicaStore implements ReplicaStore {
     return this.writeZeroes(offsetBytes, lengthBytes);
   }
 
-  flush(): Promise<void> {
-    return this.gate.runShared(async () => {
+  async flush(): Promise<void> {
+    await this.gate.runShared(async () => {
       this.checkUsable();
       await this.flushHead();
     });
+    if (this.journal !== undefined && this.journal.sizeBytes >= this.compactCheckBytes) await this.compactJournal();
+  }
+
+  /**
+   * Rewrite a long head journal as one record per journalRecordEntriesMax of the head's current
+   * ranges: a new journal file, synced, then one metadata commit switches to it. Runs with the
+   * store to itself after a flush, so the index holds exactly what is durable.
+   */
+  private compactJournal(): Promise<void> {
+    return this.chainMutex.run(() =>
+      this.gate.runExclusive(async () => {
+        this.checkUsable();
+        await this.flushHead();
+        const ranges = this.headRanges(0, Infinity);
+        const journal = this.journal!;
+        if (journal.sizeBytes < 4 * HeadJournal.compactedBytes(ranges.length)) {
+          this.compactCheckBytes = Math.max(this.journalCompactBytes, 2 * journal.sizeBytes);
+          return;
+        }
+        const journalFile = layerFileName(this.nextFileId++, 'journal');
+        const file = await this.ctx.files.open(joinPath(this.ctx.dir, journalFile), 'create');
+        try {
+          await HeadJournal.writeCompacted(file, ranges, blockSizeBytes);
+        } finally {
+          await file.close();
+        }
+        await this.ctx.files.syncDir(this.ctx.dir);
+        this.fault('compact:written');
+        const old = this.meta.head.journalFile;
+        await this.commit({ ...this.meta, head: { ...this.meta.head, journalFile } });
+        this.fault('compact:committed');
+        await journal.close();
+        const handle = await this.ctx.files.open(joinPath(this.ctx.dir, journalFile), 'write');
+        const what = joinPath(this.ctx.dir, journalFile);
+        this.journal = new HeadJournal(handle, await HeadJournal.replay(handle, { blockSizeBytes, volumeBlocks: this.meta.sizeBytes / blockSizeBytes, what }, () => undefined));
+        this.compactCheckBytes = Math.max(this.journalCompactBytes, 4 * this.journal.sizeBytes);
+        await this.removeFiles([old]);
+      }),
+    );
   }
 
   // ---- chain operations ---------------------------------------------------------------------
@@ -744,14 +784,4 @@ export class LayeredReplicaStore implements ReplicaStore {
       }
     }
   }
-}
-
-function clipRanges(ranges: readonly LayerRange[], b0: number, b1: number): LayerRange[] {
-  const out: LayerRange[] = [];
-  for (const r of ranges) {
-    const s = Math.max(r.startBlock, b0);
-    const e = Math.min(r.startBlock + r.blockCount, b1);
-    if (s < e) out.push({ startBlock: s, blockCount: e - s, kind: r.kind });
-  }
-  return out;
 }

@@ -2,7 +2,7 @@
 // replace, creating a head's files, loading a sealed layer's extents, and removing files no
 // metadata refers to (leftovers of an operation a crash cut short).
 import { layerExtentsMax } from '../lib/limits.ts';
-import type { ReplicaFile, ReplicaFiles } from './replica-files.ts';
+import type { ReplicaFiles } from './replica-files.ts';
 import { joinPath } from './replica-files.ts';
 import { ReplicaError, errnoOf, ioFailure } from './replica-error.ts';
 import { decodeExtentFile, encodeExtentFile, fileHeaderBytes, extentEntryBytes, type LayerRange } from './layer-codec.ts';
@@ -155,9 +155,4 @@ export async function removeUnreferenced(ctx: DirContext, meta: ReplicaMeta): Pr
     }
   }
   return removed;
-}
-
-export async function closeQuietly(file: ReplicaFile | undefined): Promise<void> {
-  if (file === undefined) return;
-  await file.close();
 }

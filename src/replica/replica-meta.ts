@@ -68,6 +68,13 @@ export function isValidName(name: string): boolean {
   return name.length > 0 && name.length <= nameLengthMax && namePattern.test(name);
 }
 
+/** A volume size we accept: whole blocks, positive, at most volumeSizeMaxBytes. */
+export function checkVolumeSize(sizeBytes: number): void {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % blockSize !== 0 || sizeBytes > volumeSizeMaxBytes) {
+    throw new ReplicaError('invalid_argument', `Volume size ${sizeBytes} is not a positive multiple of ${blockSize} up to ${volumeSizeMaxBytes}`);
+  }
+}
+
 export function checkLabels(labels: unknown, what: string): Record<string, string> {
   if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
     throw new ReplicaError('invalid_argument', `${what}: labels must be an object`);
