@@ -101,7 +101,7 @@ test('qemu-io writes patterns at random offsets, aligned and not, and reads them
     assert.doesNotMatch(read.stdout + read.stderr, /verification failed|error/i);
     assert.equal((read.stdout.match(/^read /gm) ?? []).length, writes.length * 3);
   } catch (error) {
-    throw new Error(`qemu-io pattern test failed; replay with SEED=${seed}`, { cause: error });
+    throw new Error(`qemu-io pattern test failed; replay with SEED=${seed}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   // And the device itself agrees with the first write.
   const w = writes[0]!;

@@ -653,6 +653,6 @@ test('seeded random garbage never crashes the session (SEED=n replays)', () => {
       assert.ok(h.closed !== undefined || h.session.inflightCount === 0 || !h.session.wantsInput());
     }
   } catch (error) {
-    throw new Error(`random garbage test failed; replay with SEED=${seed}`, { cause: error });
+    throw new Error(`random garbage test failed; replay with SEED=${seed}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 });

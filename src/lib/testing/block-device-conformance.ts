@@ -114,7 +114,7 @@ export function runBlockDeviceConformance(options: BlockDeviceConformanceOptions
         assert.deepEqual(await device.read(0, sizeBytes), model);
       });
     } catch (error) {
-      throw new Error(`${options.name} model test failed; replay with SEED=${seed}`, { cause: error });
+      throw new Error(`${options.name} model test failed; replay with SEED=${seed}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
   });
 }
