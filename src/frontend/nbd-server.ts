@@ -5,7 +5,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { chmod, lstat, rm } from 'node:fs/promises';
 import type { BlockDevice } from '../lib/block-device.ts';
 import { ShorthornError } from '../lib/errors.ts';
-import { nbdConnectionsMax, requestSizeMaxBytes } from '../lib/limits.ts';
+import { nbdConnectionsMax, nbdHandshakeTimeoutMs, requestSizeMaxBytes } from '../lib/limits.ts';
 import { NbdServerSession, defaultNbdSessionLimits, type NbdSessionLimits } from '../format/nbd/nbd-server-session.ts';
 import { NbdConnection, type NbdLog } from './nbd-connection.ts';
 
@@ -27,8 +27,6 @@ export interface NbdServerOptions {
   readonly handshakeTimeoutMs?: number;
   readonly log?: NbdLog;
 }
-
-const defaultHandshakeTimeoutMs = 30_000;
 
 export class NbdServer {
   private readonly device: BlockDevice;
@@ -117,7 +115,7 @@ export class NbdServer {
       name,
       log: this.log,
       sendBufferMaxBytes: Math.max(limits.inflightBytesMax, requestSizeMaxBytes),
-      handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? defaultHandshakeTimeoutMs,
+      handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? nbdHandshakeTimeoutMs,
       onClosed: () => this.connections.delete(connection),
     });
     this.connections.add(connection);

@@ -36,6 +36,12 @@ export const nbdConnectionsMax = 64;
 export const nbdInflightMax = 128;
 /** NBD: longest option payload in the handshake. */
 export const nbdOptionSizeMaxBytes = 64 * 1024;
+/** NBD: read and write payload bytes in flight on one connection before it stops reading (one request always passes). */
+export const nbdInflightBytesMax = 2 * requestSizeMaxBytes;
+/** NBD: descriptors in one block-status reply (the protocol lets a server answer a shorter range). */
+export const nbdBlockStatusDescriptorsMax = 4096;
+/** NBD: a client that has not finished the handshake by then is disconnected. */
+export const nbdHandshakeTimeoutMs = 30_000;
 /** Default per-request timeout between engine and replica. */
 export const replicaRequestTimeoutMs = 8000;
 /** Replica protocol: largest JSON payload of a control request (snapshot labels, members). */
@@ -158,3 +164,4 @@ assert(
 assert(replicaOpenLayerFilesMax > snapshotCountMax, 'a whole chain of layer files stays open');
 assert(backupBlockSizeDefaultBytes <= backupBlockSizeMaxBytes, 'the default backup block size must be allowed');
 assert(backupBlockSizeMaxBytes % blockSizeBytes === 0, 'backup blocks must be whole store blocks');
+assert(nbdInflightBytesMax >= requestSizeMaxBytes, 'an NBD connection must fit one largest request in flight');

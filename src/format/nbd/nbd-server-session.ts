@@ -10,7 +10,15 @@
 // - when `wantsInput()` is false, stop reading the socket (back-pressure) until it is true again.
 import { assert, unreachable } from '../../lib/assert.ts';
 import type { BlockDeviceCapabilities, BlockExtent } from '../../lib/block-device.ts';
-import { nbdInflightMax, nbdOptionSizeMaxBytes, requestSizeMaxBytes, sectorSizeBytes, blockSizeBytes } from '../../lib/limits.ts';
+import {
+  blockSizeBytes,
+  nbdBlockStatusDescriptorsMax,
+  nbdInflightBytesMax,
+  nbdInflightMax,
+  nbdOptionSizeMaxBytes,
+  requestSizeMaxBytes,
+  sectorSizeBytes,
+} from '../../lib/limits.ts';
 import { ByteQueue } from './byte-queue.ts';
 import {
   AllocationState,
@@ -76,10 +84,10 @@ export interface NbdSessionLimits {
 
 export const defaultNbdSessionLimits: NbdSessionLimits = {
   inflightMax: nbdInflightMax,
-  inflightBytesMax: 2 * requestSizeMaxBytes,
+  inflightBytesMax: nbdInflightBytesMax,
   requestSizeMaxBytes,
   optionSizeMaxBytes: nbdOptionSizeMaxBytes,
-  blockStatusDescriptorsMax: 4096,
+  blockStatusDescriptorsMax: nbdBlockStatusDescriptorsMax,
 };
 
 export type NbdBlockRequest =
