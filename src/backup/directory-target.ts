@@ -13,6 +13,7 @@ function errnoOf(error: unknown): string | undefined {
 }
 
 function ioError(what: string, error: unknown): BackupError {
+  if (error instanceof BackupError) return error;
   const code = errnoOf(error);
   if (code === 'ENOENT') return new BackupError(BackupErrorCode.notFound, `${what}: not found`, { cause: error });
   return new BackupError(BackupErrorCode.io, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -87,8 +88,9 @@ export class DirectoryTarget implements BackupTarget {
   }
 
   async stat(key: string): Promise<BackupTargetEntry | undefined> {
+    const path = this.path(key);
     try {
-      const info = await stat(this.path(key));
+      const info = await stat(path);
       return info.isFile() ? { key, sizeBytes: info.size, modifiedMs: info.mtimeMs } : undefined;
     } catch (error) {
       if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return undefined;
