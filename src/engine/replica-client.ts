@@ -102,6 +102,7 @@ export class ReplicaClient implements ReplicaLink {
   private readonly pending = new Map<number, Pending>();
   private readonly queue: Queued[] = [];
   private nextRequestId = 1;
+  private corked = false;
   private currentEpoch: number;
   /** Why the client no longer works, once it does not. */
   private failure: ReplicaClientError | undefined;
@@ -267,7 +268,22 @@ export class ReplicaClient implements ReplicaLink {
   private send(request: ReplicaRequest, pending: Pending): void {
     const requestId = this.allocateRequestId();
     this.pending.set(requestId, pending);
+    this.corkForThisTick();
     this.socket.write(encodeReplicaRequest({ requestId, volumeName: this.volumeName, epoch: this.currentEpoch, request }));
+  }
+
+  /**
+   * Requests made in one tick (a fan-out, a burst from a deep NBD queue) leave in one writev:
+   * one system call instead of one per request, the largest CPU cost on this path.
+   */
+  private corkForThisTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
   }
 
   private startQueued(): void {

@@ -37,6 +37,7 @@ export class ReplicaConnection {
   private readonly decoder = new ReplicaFrameDecoder();
   private inflight = 0;
   private inflightBytes = 0;
+  private corked = false;
   private state: 'open' | 'draining' | 'closed' = 'open';
   private readonly idleWaiters: (() => void)[] = [];
   readonly closed: Promise<void>;
@@ -129,6 +130,7 @@ export class ReplicaConnection {
     });
     // The callback runs once the kernel has the bytes, or with an error when the socket died;
     // either way this request no longer holds memory on our side.
+    this.corkForThisTick();
     this.socket.write(frame, () => done());
   }
 
@@ -142,6 +144,20 @@ export class ReplicaConnection {
         result: { kind: 'error', opCode, code, message },
       }),
     );
+  }
+
+  /**
+   * Replies finished in one tick leave in one writev: one system call instead of one per reply,
+   * the largest CPU cost of a busy replica.
+   */
+  private corkForThisTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
   }
 
   /** Stop reading, let the peer read what we wrote, then cut it off if it lingers. */
