@@ -13,6 +13,8 @@ import { SeededRandom } from '../../src/lib/random.ts';
 import { NbdServer, NbdServerError } from '../../src/frontend/nbd-server.ts';
 import { run, waitFor } from '../harness/daemon.ts';
 import { RawNbdClient } from '../harness/raw-nbd-client.ts';
+import { NbdErrno } from '../../src/format/nbd/nbd-constants.ts';
+import { ServerStreamReader } from '../../src/format/nbd/testing/nbd-test-client.ts';
 
 const mib = 1024 * 1024;
 // Layout: qemu-io slots in [0, 48 MiB), the hostile test's good client at 48 MiB, nbdcopy over
@@ -162,17 +164,23 @@ test('hostile raw clients lose their own connection while a good client keeps wo
       const pattern = (round % 250) + 1;
       const ops = Array.from({ length: 16 }, (_, i) => ['-c', `write -P ${pattern} ${base + i * 256 * 1024} ${256 * 1024}`]).flat();
       const check = await run('qemu-io', ['-f', 'raw', ...ops, '-c', `read -P ${pattern} ${base} ${4 * mib}`, round % 2 === 0 ? unixUri() : tcpUri()]);
-      assert.doesNotMatch(check.stdout + check.stderr, /verification failed|error/i);
+      assert.doesNotMatch(check.stdout + check.stderr, /verification failed|failed/i);
       assert.match(check.stdout, /read 4194304\/4194304 bytes/);
     }
   })();
 
   const hostile = async (): Promise<void> => {
     const attacks: ((c: RawNbdClient) => Promise<void>)[] = [
-      // garbage instead of client flags and options
-      async (c) => c.send(new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n')),
-      // a request before the handshake ends
-      async (c) => c.send(RawNbdClient.clientFlags(3), RawNbdClient.request({ type: 0, handle: 1n, offset: 0, length: 4096 })),
+      // garbage instead of client flags and options: the server hangs up
+      async (c) => {
+        await c.send(new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+        await c.waitForClose();
+      },
+      // a request before the handshake ends: the server hangs up
+      async (c) => {
+        await c.send(RawNbdClient.clientFlags(3), RawNbdClient.request({ type: 0, handle: 1n, offset: 0, length: 4096 }));
+        await c.waitForClose();
+      },
       // an option claiming 4 GiB, then hang up half way
       async (c) => c.send(RawNbdClient.clientFlags(3), RawNbdClient.optionHeader(6, 0xffffffff), new Uint8Array(100_000)),
       // a good handshake, then requests out of range, oversized, unknown, then bad magic
@@ -187,6 +195,21 @@ test('hostile raw clients lose their own connection while a good client keeps wo
           new Uint8Array(3),
           RawNbdClient.request({ type: 0, handle: 6n, offset: 0, length: 1, magic: 0xdeadbeef }),
         );
+        // Each bad request got its error reply, then the bad magic ended the connection.
+        await c.waitForClose();
+        const reader = new ServerStreamReader();
+        reader.push(c.received());
+        const errors = [];
+        for (let m = reader.nextReply(); m !== undefined; m = reader.nextReply()) {
+          if (m.kind === 'simple') errors.push([m.handle, m.error]);
+        }
+        assert.deepEqual(errors, [
+          [1n, NbdErrno.einval],
+          [2n, NbdErrno.einval],
+          [3n, NbdErrno.einval],
+          [4n, NbdErrno.einval],
+          [5n, NbdErrno.enospc],
+        ]);
       },
       // a write header promising 32 MiB + 1 of payload, then a little, then gone
       async (c) => {
