@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { toError } from '../lib/errors.ts';
-import { replicaCountMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
+import { blockSizeBytes, replicaCountMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
 import { createControlServer } from '../engine/control-server.ts';
 import { startEngine } from '../engine/engine-start.ts';
 import type { ReplicaLink } from '../engine/replica-link.ts';
@@ -64,6 +64,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   };
   const sizeBytes = parseSizeBytes(options.size);
   if (typeof sizeBytes === 'string') fail(sizeBytes);
+  if (sizeBytes % blockSizeBytes !== 0) fail(`--size ${sizeBytes} must be a multiple of ${blockSizeBytes} bytes`);
   if (options.replica.length === 0) fail('at least one --replica is needed');
   if (options.replica.length > replicaCountMax) fail(`at most ${replicaCountMax} replicas`);
   if (options.nbdSocket === undefined && options.nbdListen === undefined) fail('give --nbd-socket PATH or --nbd-listen HOST:PORT');

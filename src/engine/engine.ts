@@ -89,6 +89,10 @@ export class Engine implements BlockDevice {
 
   constructor(options: EngineOptions) {
     assert(options.members.length > 0, 'an engine needs at least one replica');
+    assert(
+      Number.isSafeInteger(options.sizeBytes) && options.sizeBytes > 0 && options.sizeBytes % blockSizeBytes === 0,
+      `volume size ${options.sizeBytes} is not a positive multiple of ${blockSizeBytes}`,
+    );
     this.volumeName = options.volumeName;
     this.size = options.sizeBytes;
     this.epoch = options.epoch;

@@ -15,6 +15,11 @@ export interface BlockDeviceConformanceOptions {
   readonly dispose?: (device: BlockDevice) => Promise<void>;
   /** Seed for the model test: tests pass SEED from the environment, else a fresh one. */
   readonly seed: number;
+  /**
+   * Sizes this device accepts are multiples of this (the engine and replicas: 4096). The model
+   * test uses an odd size (a 512-byte tail) only where the granularity allows it.
+   */
+  readonly sizeGranularityBytes?: number;
 }
 
 export function runBlockDeviceConformance(options: BlockDeviceConformanceOptions): void {
@@ -83,7 +88,8 @@ export function runBlockDeviceConformance(options: BlockDeviceConformanceOptions
   test(`${options.name}: seeded model test of reads, writes, zeroes and trims`, async () => {
     const seed = options.seed;
     const random = new SeededRandom(seed);
-    const sizeBytes = 256 * 1024 + 512;
+    const granularity = options.sizeGranularityBytes ?? 512;
+    const sizeBytes = 256 * 1024 + Math.max(512, granularity);
     const model = new Uint8Array(sizeBytes);
     try {
       await withDevice(sizeBytes, async (device) => {
