@@ -13,10 +13,13 @@ import type { BackupStore } from './backup-store.ts';
 export interface LockOptions {
   /** Wait after writing our lock before looking at the others (Longhorn: 2 s). */
   readonly settleMs?: number;
-  /** Keep trying for this long while another operation holds a conflicting lock (0: fail at once, as Longhorn). */
+  /** Keep trying for this long while another operation holds a conflicting lock (default 10
+   *  minutes; 0 fails at once, as Longhorn does, leaving retries to its caller). */
   readonly waitMs?: number;
   readonly refreshIntervalMs?: number;
 }
+
+export const defaultLockWaitMs = 10 * 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -38,7 +41,7 @@ export class BackupLock {
   }
 
   static async acquire(store: BackupStore, paths: BackupVolumePaths, type: LockType, options: LockOptions = {}): Promise<BackupLock> {
-    const deadline = store.clock.monotonicMs() + (options.waitMs ?? 0);
+    const deadline = store.clock.monotonicMs() + (options.waitMs ?? defaultLockWaitMs);
     for (let backoffMs = 200; ; backoffMs = Math.min(backoffMs * 2, 5000)) {
       const lock = new BackupLock(store, paths, type);
       const blocker = await lock.tryAcquire(options);

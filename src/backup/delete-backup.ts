@@ -19,7 +19,7 @@ export interface DeleteBackupOptions {
   readonly gcGraceMs?: number;
   /** An in-progress config older than this counts as abandoned, not as a live backup (default 24 h). */
   readonly inProgressStaleMs?: number;
-  /** Default: wait up to 10 minutes for running backups and restores to finish. */
+  /** By default, wait up to 10 minutes for running backups and restores to finish. */
   readonly lock?: LockOptions;
 }
 
@@ -29,8 +29,6 @@ export interface GcResult {
   /** Why no block was deleted, when collection was skipped. */
   readonly skipped?: string;
 }
-
-const defaultLock: LockOptions = { waitMs: 10 * 60_000 };
 
 /** Mark and sweep the blocks of one volume; the caller holds the deletion lock. */
 export async function collectGarbage(
@@ -86,7 +84,7 @@ export async function deleteBackup(store: BackupStore, options: DeleteBackupOpti
   checkBackupStoreName(options.volumeName, 'volume name');
   checkBackupStoreName(options.backupName, 'backup name');
   const paths = await store.paths(options.volumeName);
-  const lock = await BackupLock.acquire(store, paths, LockType.deletion, options.lock ?? defaultLock);
+  const lock = await BackupLock.acquire(store, paths, LockType.deletion, options.lock);
   try {
     const volume = await store.loadVolumeConfig(paths);
     const key = paths.backupConfig(options.backupName);
@@ -106,7 +104,7 @@ export async function deleteBackup(store: BackupStore, options: DeleteBackupOpti
 export async function deleteBackupVolume(store: BackupStore, options: { volumeName: string; lock?: LockOptions }): Promise<void> {
   checkBackupStoreName(options.volumeName, 'volume name');
   const paths = await store.paths(options.volumeName);
-  const lock = await BackupLock.acquire(store, paths, LockType.deletion, options.lock ?? defaultLock);
+  const lock = await BackupLock.acquire(store, paths, LockType.deletion, options.lock);
   try {
     // Longhorn's order; the locks go last but one, ours with them, while we still hold it.
     await store.target.deletePrefix(paths.backupsDir);
