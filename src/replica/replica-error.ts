@@ -37,7 +37,7 @@ export class ReplicaError extends ShorthornError<ReplicaErrorCode> {}
 /** The errno-style code a file port reports (Node's `error.code`, or the memory files' own). */
 export function errnoOf(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code;
+    const code = error.code;
     if (typeof code === 'string') return code;
   }
   return undefined;
