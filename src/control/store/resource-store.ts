@@ -54,7 +54,9 @@ export interface ListResult {
 
 export interface WatchOptions {
   /**
-   * Deliver every change with a revision greater than this one. Omitted: changes from now on.
+   * Deliver every change with a revision greater than this one. Omitted: changes from when the
+   * backend sets the watch up (etcd: asynchronously, so possibly a little after this call); to
+   * miss nothing, pass the resourceVersion of a list() or of the last event seen.
    * Older than the retained history: the iterator throws StoreError 'gone' (relist, then watch
    * from the list's resourceVersion).
    */
