@@ -8,6 +8,7 @@ import { volumeSizeMaxBytes } from '../lib/limits.ts';
 import { toError } from '../lib/errors.ts';
 import { createReplicaStore, openReplicaStore } from '../replica/layered-store.ts';
 import { NodeReplicaFiles } from '../replica/node/node-replica-files.ts';
+import { metaFileName } from '../replica/replica-dir.ts';
 import { ReplicaServer } from '../replica/replica-server.ts';
 import type { ReplicaStore } from '../replica/replica-store.ts';
 import { systemClock } from './system-clock.ts';
@@ -46,9 +47,13 @@ export function parseListen(text: string): { host: string; port: number } | stri
   return { host, port };
 }
 
-async function isEmptyDir(dir: string): Promise<boolean> {
+/**
+ * True when the directory holds no replica: missing, empty, or left by a create that crashed
+ * before its metadata was committed (layer files but no replica.meta; create overwrites them).
+ */
+async function holdsNoReplica(dir: string): Promise<boolean> {
   try {
-    return (await readdir(dir)).length === 0;
+    return !(await readdir(dir)).includes(metaFileName);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw error;
@@ -62,7 +67,7 @@ function fail(message: string): never {
 
 async function openOrCreate(options: ReplicaCommandOptions, log: (m: string) => void): Promise<ReplicaStore> {
   const common = { dir: options.dir, files: new NodeReplicaFiles(), clock: systemClock };
-  if (await isEmptyDir(options.dir)) {
+  if (await holdsNoReplica(options.dir)) {
     if (options.size === undefined) fail(`${options.dir} holds no replica: --size is needed to create one`);
     const sizeBytes = parseSizeBytes(options.size);
     if (typeof sizeBytes === 'string') fail(sizeBytes);

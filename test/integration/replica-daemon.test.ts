@@ -76,3 +76,17 @@ test('shorthorn replica refuses bad arguments with a clear message', async () =>
     }
   });
 });
+
+test('shorthorn replica creates anew over what a crashed create left (layer files, no replica.meta)', async () => {
+  await withTempDir('replica-daemon-leftover', async (dir) => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(join(dir, 'r'));
+    await writeFile(join(dir, 'r', 'layer-0.data'), new Uint8Array(4096).fill(7));
+    const daemon = await startDaemon({ args: replicaArgs(dir, ['--size', '1Mi', '--volume', volumeName]), readyPattern: ready });
+    assert.match(daemon.output(), /created replica of volume daemon-vol, 1048576 bytes/);
+    const client = await connectReplica(join(dir, 'r.sock'), { volumeName });
+    assert.deepEqual(await client.read(0, 4096), new Uint8Array(4096));
+    await client.close();
+    await daemon.stop();
+  });
+});
