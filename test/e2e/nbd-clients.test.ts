@@ -143,6 +143,7 @@ test('fio with the nbd engine writes and verifies with crc32c', async () => {
     '--verify=crc32c',
     '--do_verify=1',
     '--verify_fatal=1',
+    '--verify_state_save=0',
     '--output-format=json',
   ]);
   const json = stdout.slice(stdout.indexOf('{'));
