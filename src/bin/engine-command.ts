@@ -92,7 +92,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
     endpoints.push(await nbd.listen({ kind: 'tcp', ...listen }));
   }
 
-  const control = createControlServer({ engine, connect, log });
+  const control = createControlServer({ engine, connect, log, clock: systemClock, clientCount: () => nbd.connectionCount });
   const controlWhere = await listenControl(control, options);
 
   const pinger = setInterval(() => {

@@ -6,14 +6,24 @@
 //   DELETE /v1/replicas?address=ADDR       → take a replica out of the write set
 //   POST   /v1/snapshots  {name, kind?, labels?} → snapshot under the write barrier
 //   POST   /v1/expand     {sizeBytes}      → online expansion
+//   GET    /v1/snapshots                   → the snapshot tree (read source's chain)
+//   DELETE /v1/snapshots/NAME              → mark removed on every replica
+//   POST   /v1/snapshots/purge             → purge removed snapshots on every replica
+//   POST   /v1/snapshots/revert {name}     → revert (refused while NBD clients are connected)
+//   POST   /v1/rebuilds {address, bandwidthBytesPerSecond?} → add a replica and rebuild it (202)
+//   GET    /v1/rebuilds                    → rebuild progress
+//   POST   /v1/scrub {markErr?}            → compare sealed layers across replicas
 //
 // Errors are {code, message} with 400 for bad input, 404 for unknown routes, 409 when the
 // engine's state forbids the action, 503 when replicas failed.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ShorthornError, toError } from '../lib/errors.ts';
 import { labelCountMax, labelLengthMax, nameLengthMax } from '../lib/limits.ts';
+import type { Clock } from '../lib/clock.ts';
 import type { Engine } from './engine.ts';
-import type { ReplicaLink } from './replica-link.ts';
+import { isChainLink, type ReplicaLink } from './replica-link.ts';
+import { rebuildReplica } from './rebuild.ts';
+import { deleteSnapshot, listSnapshots, purgeSnapshots, revertVolume, scrubVolume } from './volume-chain.ts';
 
 const bodySizeMaxBytes = 64 * 1024;
 
@@ -24,12 +34,18 @@ export interface ControlServerOptions {
   /** Opens a link to a replica address given in an add request. */
   readonly connect: (address: string) => Promise<ReplicaLink>;
   readonly log: (message: string) => void;
+  /** NBD clients connected now (revert is refused while there are any). */
+  readonly clientCount?: () => number;
+  readonly clock?: Clock;
 }
+
+const snapshotNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+let rebuildCounter = 0;
 
 export function createControlServer(options: ControlServerOptions): Server {
   return createServer((request, response) => {
     handle(options, request)
-      .then((result) => reply(response, 200, result))
+      .then((result) => reply(response, result instanceof Accepted ? 202 : 200, result instanceof Accepted ? result.body : result))
       .catch((error: unknown) => {
         const { status, code, message } = describeError(error);
         if (status >= 500) options.log(`control: ${request.method ?? '?'} ${request.url ?? '?'}: ${message}`);
@@ -65,7 +81,7 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
     case 'POST /v1/snapshots': {
       const body = await readJson(request);
       const name = stringField(body, 'name', nameLengthMax);
-      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+      if (!snapshotNamePattern.test(name)) {
         throw new ControlApiError('bad_request', `snapshot name ${JSON.stringify(name)} must be lowercase letters, digits, '-' and '.'`);
       }
       const kind = body['kind'] ?? 'user';
@@ -81,9 +97,73 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       await engine.expand(sizeBytes);
       return engine.status();
     }
+    case 'GET /v1/snapshots':
+      return listSnapshots(engine);
+    case 'POST /v1/snapshots/purge':
+      await purgeSnapshots(engine);
+      return listSnapshots(engine);
+    case 'POST /v1/snapshots/revert': {
+      const name = snapshotName(await readJson(request));
+      const clients = options.clientCount?.() ?? 0;
+      if (clients > 0) throw new ControlApiError('conflict', `Cannot revert while ${clients} NBD clients are connected: detach them first`);
+      await revertVolume(engine, name);
+      return listSnapshots(engine);
+    }
+    case 'GET /v1/rebuilds':
+      return { rebuilds: engine.status().rebuilds };
+    case 'POST /v1/rebuilds': {
+      const body = await readJson(request);
+      const address = stringField(body, 'address', 256);
+      const bandwidth = body['bandwidthBytesPerSecond'] ?? 0;
+      if (typeof bandwidth !== 'number' || !Number.isSafeInteger(bandwidth) || bandwidth < 0) {
+        throw new ControlApiError('bad_request', 'bandwidthBytesPerSecond must be a non-negative integer');
+      }
+      if (engine.chainBusy !== null) throw new ControlApiError('conflict', `Cannot rebuild while ${engine.chainBusy} runs`);
+      if (engine.modeOf(address) === 'rw' || engine.modeOf(address) === 'wo') throw new ControlApiError('conflict', `Replica ${address} is already in the write set`);
+      const link = await options.connect(address);
+      if (!isChainLink(link)) {
+        await link.close();
+        throw new ControlApiError('bad_request', `Replica ${address} cannot be rebuilt over this link`);
+      }
+      const clock = options.clock;
+      if (clock === undefined) throw new ControlApiError('conflict', 'This engine has no clock for rebuilds');
+      rebuildCounter += 1;
+      const joinName = `rebuild-${clock.nowMs().toString(36)}-${rebuildCounter}`;
+      // The rebuild outlives the request: its outcome is in GET /v1/rebuilds and the log.
+      rebuildReplica({ engine, target: link, clock, log: options.log, joinName, bandwidthBytesPerSecond: bandwidth }).catch((error: unknown) => {
+        options.log(`rebuild of ${address}: ${toError(error).message}`);
+      });
+      return new Accepted({ address, joinSnapshot: joinName });
+    }
+    case 'POST /v1/scrub': {
+      const markErr = (await readJson(request))['markErr'] ?? false;
+      if (typeof markErr !== 'boolean') throw new ControlApiError('bad_request', 'markErr must be a boolean');
+      return scrubVolume(engine, { markErr });
+    }
     default:
+      if (request.method === 'DELETE' && url.pathname.startsWith('/v1/snapshots/')) {
+        const name = decodeURIComponent(url.pathname.slice('/v1/snapshots/'.length));
+        if (!snapshotNamePattern.test(name) || name.length > nameLengthMax) throw new ControlApiError('bad_request', `Invalid snapshot name ${JSON.stringify(name.slice(0, 80))}`);
+        await deleteSnapshot(engine, name);
+        return listSnapshots(engine);
+      }
       throw new ControlApiError('not_found', `No route ${route}`);
   }
+}
+
+/** A result that is answered 202 Accepted: the work goes on after the reply. */
+class Accepted {
+  readonly body: unknown;
+  constructor(body: unknown) {
+    this.body = body;
+  }
+}
+
+function snapshotName(body: Record<string, unknown>): string {
+  const name = stringField(body, 'name', nameLengthMax);
+  // System snapshots (rebuild-…) are valid revert targets too; both fit this pattern.
+  if (!snapshotNamePattern.test(name)) throw new ControlApiError('bad_request', `Invalid snapshot name ${JSON.stringify(name)}`);
+  return name;
 }
 
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {

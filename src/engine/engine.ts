@@ -55,6 +55,23 @@ export interface EngineStatus {
   readonly read: IoStatsSnapshot;
   readonly write: IoStatsSnapshot;
   readonly flush: IoStatsSnapshot;
+  /** Rebuilds running or finished in this engine's life, by replica address. */
+  readonly rebuilds: readonly RebuildProgress[];
+}
+
+/** Progress of one rebuild (rebuild.ts fills it in). */
+export interface RebuildProgress {
+  readonly address: string;
+  state: 'planning' | 'copying' | 'verifying' | 'done' | 'failed';
+  source: string | null;
+  /** Bytes that must cross the network, bytes that have, and bytes skipped because checksums matched. */
+  totalBytes: number;
+  doneBytes: number;
+  skippedBytes: number;
+  rateBytesPerSecond: number;
+  startedMs: number;
+  finishedMs: number | null;
+  error: string | null;
 }
 
 type MemberOp = (link: ReplicaLink) => Promise<void>;
@@ -86,6 +103,10 @@ export class Engine implements BlockDevice {
   private readonly writeStats = new IoStats();
   private readonly flushStats = new IoStats();
   private closed = false;
+  /** Rebuild progress for status, by address (the latest rebuild of each replica). */
+  readonly rebuilds = new Map<string, RebuildProgress>();
+  /** Why chain operations that would change sealed layers (delete, purge, revert, expand) must wait. */
+  chainBusy: string | null = null;
 
   constructor(options: EngineOptions) {
     assert(options.members.length > 0, 'an engine needs at least one replica');
@@ -117,6 +138,7 @@ export class Engine implements BlockDevice {
       read: this.readStats.snapshot(),
       write: this.writeStats.snapshot(),
       flush: this.flushStats.snapshot(),
+      rebuilds: [...this.rebuilds.values()].map((r) => ({ ...r })),
     };
   }
 
@@ -208,6 +230,7 @@ export class Engine implements BlockDevice {
       throw new IoError('invalid_argument', `Cannot shrink volume from ${this.size} to ${sizeBytes} bytes`);
     }
     if (sizeBytes === this.size) return;
+    if (this.chainBusy !== null) throw new IoError('invalid_argument', `Cannot expand while ${this.chainBusy} runs`);
     await this.barrier.exclusive(async () => {
       await this.fanOut((link) => link.expand(sizeBytes));
       this.size = sizeBytes;
@@ -217,21 +240,59 @@ export class Engine implements BlockDevice {
 
   /**
    * Add a replica as 'wo': from the moment this resolves it receives every write. It is not a
-   * member of the recorded generation until it is promoted (after a rebuild).
+   * member of the recorded generation until it is promoted (after a rebuild): it first records
+   * {current generation, no members} so that, even if every other replica were lost, a start-up
+   * never picks it (start-choice.ts skips a replica missing from its own generation's members).
+   * With `join`, the same barrier snapshots every replica, the new one included, so that its
+   * chain ends with the same snapshot as theirs (DESIGN §2.8 rule 2).
    */
-  async addReplica(link: ReplicaLink): Promise<void> {
+  async addReplica(link: ReplicaLink, options: { join?: SnapshotOptions } = {}): Promise<void> {
     this.assertOpen();
     if (this.members.some((m) => m.link.address === link.address && m.mode !== 'err')) {
       throw new IoError('invalid_argument', `Replica ${link.address} is already in the write set`);
     }
     await link.acceptEpoch(this.epoch);
-    await this.barrier.exclusive(() => {
+    await link.setMembership({ generation: this.generation, members: [] });
+    await this.barrier.exclusive(async () => {
       const existing = this.members.findIndex((m) => m.link.address === link.address);
       if (existing >= 0) this.members.splice(existing, 1);
       this.members.push({ link, mode: 'wo', lastError: null });
-      return Promise.resolve();
+      if (options.join !== undefined) {
+        const join = options.join;
+        await this.fanOut((l) => l.snapshot(join));
+        if (this.members.find((m) => m.link === link)?.mode !== 'wo') throw new IoError('io', `Replica ${link.address} failed the join snapshot`);
+      }
     });
-    this.log(`replica ${link.address} added as wo`);
+    this.log(`replica ${link.address} added as wo${options.join === undefined ? '' : ` (join snapshot ${options.join.name})`}`);
+  }
+
+  /** The rw replicas, the read source first. */
+  rwLinks(): ReplicaLink[] {
+    return this.members.filter((m) => m.mode === 'rw').map((m) => m.link);
+  }
+
+  /** The write set (rw and wo), for chain operations that must reach every replica. */
+  writeSetLinks(): ReplicaLink[] {
+    return this.writeSet().map((m) => m.link);
+  }
+
+  modeOf(address: string): ReplicaMode | undefined {
+    return this.members.find((m) => m.link.address === address)?.mode;
+  }
+
+  /** Run `op` on every replica of the write set; a replica that fails it leaves the write set. */
+  async fanOutChainOp(op: (link: ReplicaLink) => Promise<void>, options: { exclusive?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    if (options.exclusive === true) await this.barrier.exclusive(() => this.fanOut(op));
+    else await this.fanOut(op);
+  }
+
+  /** Move a replica to 'err' (a failed rebuild, a scrub that found it wrong) and record the change. */
+  async failReplica(address: string, error: unknown): Promise<void> {
+    const member = this.members.find((m) => m.link.address === address && m.mode !== 'err');
+    if (member === undefined) return;
+    if (member.mode === 'rw' && this.rwCount() <= 1) throw new IoError('invalid_argument', `Cannot fail ${address}: it is the last rw replica`);
+    await this.fail([{ member, error }]);
   }
 
   /** Promote a 'wo' replica to 'rw' and record it as a member of a new generation. */

@@ -5,8 +5,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { ShorthornError } from '../lib/errors.ts';
 import { assert } from '../lib/assert.ts';
-import { replicaClientQueueMax, replicaInflightMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
-import type { ChainInfo, ChunkChecksum, LayerExtent, SnapshotOptions } from '../format/replica-chain.ts';
+import { replicaClientQueueMax, replicaInflightMax, replicaRequestTimeoutMs, slowRequestTimeoutMs } from '../lib/limits.ts';
+import type { ChainInfo, ChunkChecksum, LayerExtent, ReceivedLayerSpec, SnapshotOptions, StagedExtentSource } from '../format/replica-chain.ts';
 import { ReplicaFrameDecoder } from '../format/replica-protocol/replica-frame-decoder.ts';
 import { encodeReplicaRequest, type ReplicaRequest } from '../format/replica-protocol/replica-request.ts';
 import { decodeReplicaReply, type ReplicaReplyBody } from '../format/replica-protocol/replica-reply.ts';
@@ -227,7 +227,7 @@ export class ReplicaClient implements ReplicaLink {
     }
   }
 
-  private call(request: ReplicaRequest, expectedBytes = 0): Promise<ReplicaReplyBody> {
+  private call(request: ReplicaRequest, expectedBytes = 0, timeoutMs = this.timeoutMs): Promise<ReplicaReplyBody> {
     return new Promise((resolve, reject) => {
       if (this.failure !== undefined) {
         reject(this.failure);
@@ -239,7 +239,7 @@ export class ReplicaClient implements ReplicaLink {
       }
       const pending: Pending = { op: request.op, expectedBytes, resolve, reject, timer: undefined };
       // The deadline covers the wait in the queue as well: the caller sees one timeout per request.
-      pending.timer = setTimeout(() => this.timeOut(pending), this.timeoutMs);
+      pending.timer = setTimeout(() => this.timeOut(pending, timeoutMs), timeoutMs);
       if (this.pending.size < this.inflightMax) {
         this.send(request, pending);
       } else if (this.queue.length < replicaClientQueueMax) {
@@ -251,7 +251,7 @@ export class ReplicaClient implements ReplicaLink {
     });
   }
 
-  private timeOut(pending: Pending): void {
+  private timeOut(pending: Pending, timeoutMs: number): void {
     pending.timer = undefined;
     for (const [id, p] of this.pending) {
       if (p === pending) {
@@ -262,7 +262,7 @@ export class ReplicaClient implements ReplicaLink {
     const queued = this.queue.findIndex((q) => q.pending === pending);
     if (queued >= 0) this.queue.splice(queued, 1);
     this.wakeIdle();
-    pending.reject(new ReplicaClientError('timeout', `Replica ${this.address}: ${pending.op} got no reply in ${this.timeoutMs} ms`));
+    pending.reject(new ReplicaClientError('timeout', `Replica ${this.address}: ${pending.op} got no reply in ${timeoutMs} ms`));
   }
 
   private send(request: ReplicaRequest, pending: Pending): void {
@@ -297,8 +297,9 @@ export class ReplicaClient implements ReplicaLink {
     op: Op,
     request: ReplicaRequest,
     expectedBytes = 0,
+    timeoutMs?: number,
   ): Promise<BodyOf<Op>> {
-    const body = await this.call(request, expectedBytes);
+    const body = await this.call(request, expectedBytes, timeoutMs);
     assert(body.op === op, `reply op ${body.op} for ${op}`);
     return body as BodyOf<Op>;
   }
@@ -360,7 +361,7 @@ export class ReplicaClient implements ReplicaLink {
   }
 
   async purge(): Promise<readonly string[]> {
-    return (await this.expect('purge', { op: 'purge' })).purged;
+    return (await this.expect('purge', { op: 'purge' }, 0, Math.max(this.timeoutMs, slowRequestTimeoutMs))).purged;
   }
 
   async revert(name: string): Promise<void> {
@@ -372,7 +373,8 @@ export class ReplicaClient implements ReplicaLink {
   }
 
   async checksums(snapshotName: string, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
-    return (await this.expect('checksums', { op: 'checksums', snapshotName, range })).checksums;
+    // The first request for a layer hashes all of it on the replica: a slow request by nature.
+    return (await this.expect('checksums', { op: 'checksums', snapshotName, range }, 0, Math.max(this.timeoutMs, slowRequestTimeoutMs))).checksums;
   }
 
   /** Every allocated extent of one layer in a range, asking again when a reply was cut short. */
@@ -393,6 +395,27 @@ export class ReplicaClient implements ReplicaLink {
 
   async readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
     return (await this.expect('read_layer', { op: 'read_layer', layerName, offsetBytes, lengthBytes }, lengthBytes)).data;
+  }
+
+  async stageReset(): Promise<void> {
+    await this.expect('stage_reset', { op: 'stage_reset' });
+  }
+
+  async stageLayer(spec: ReceivedLayerSpec): Promise<void> {
+    await this.expect('stage_layer', { op: 'stage_layer', spec });
+  }
+
+  async stageWrite(layerName: string, offsetBytes: number, data: Uint8Array): Promise<void> {
+    await this.expect('stage_write', { op: 'stage_write', layerName, offsetBytes, data });
+  }
+
+  async stageExtent(layerName: string, range: LayerExtent, source: StagedExtentSource): Promise<void> {
+    await this.expect('stage_extent', { op: 'stage_extent', layerName, range: { offsetBytes: range.offsetBytes, lengthBytes: range.lengthBytes }, source });
+  }
+
+  async stageInstall(): Promise<void> {
+    // Syncs every staged file: as slow as the layers are large.
+    await this.expect('stage_install', { op: 'stage_install' }, 0, Math.max(this.timeoutMs, slowRequestTimeoutMs));
   }
 
   /** Refuse new requests, let those already sent finish (each bounded by its deadline), then close. */

@@ -1,7 +1,7 @@
 // What the engine needs from one replica: the data operations and the few control operations
 // that keep the write set safe (epoch, membership, snapshot, expand). The replica protocol client
 // implements it over TCP or a unix socket; tests may implement it in memory.
-import type { ChainInfo, SnapshotOptions } from '../format/replica-chain.ts';
+import type { ChainInfo, ChunkChecksum, LayerExtent, ReceivedLayerSpec, SnapshotOptions, StagedExtentSource } from '../format/replica-chain.ts';
 
 export interface ReplicaLink {
   /** Where the replica is (host:port or a socket path): its identity in membership records. */
@@ -19,4 +19,30 @@ export interface ReplicaLink {
   snapshot(options: SnapshotOptions): Promise<void>;
   expand(sizeBytes: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The chain operations beyond what every write needs: snapshot management, the sending side of a
+ * rebuild (layer extents, layer data, checksums) and the receiving side (staging). The replica
+ * protocol client implements them; a link without them serves I/O but cannot take part in
+ * delete, purge, revert, rebuild or scrub.
+ */
+export interface ChainLink extends ReplicaLink {
+  markRemoved(name: string): Promise<void>;
+  purge(): Promise<readonly string[]>;
+  revert(name: string): Promise<void>;
+  checksums(snapshotName: string, range: LayerExtent): Promise<readonly ChunkChecksum[]>;
+  layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]>;
+  readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
+  stageReset(): Promise<void>;
+  stageLayer(spec: ReceivedLayerSpec): Promise<void>;
+  stageWrite(layerName: string, offsetBytes: number, data: Uint8Array): Promise<void>;
+  stageExtent(layerName: string, range: LayerExtent, source: StagedExtentSource): Promise<void>;
+  stageInstall(): Promise<void>;
+}
+
+const chainMethods = ['markRemoved', 'purge', 'revert', 'checksums', 'layerExtents', 'readLayer', 'stageReset', 'stageLayer', 'stageWrite', 'stageExtent', 'stageInstall'] as const;
+
+export function isChainLink(link: ReplicaLink): link is ChainLink {
+  return chainMethods.every((m) => typeof (link as unknown as Record<string, unknown>)[m] === 'function');
 }

@@ -72,3 +72,18 @@ export interface LayerExtent {
    */
   readonly kind?: 'data' | 'zero';
 }
+
+/** Rebuild: one sealed layer as a receiving replica is told to stage it (oldest first). */
+export interface ReceivedLayerSpec {
+  readonly name: string;
+  readonly parent: string | null;
+  readonly createdMs: number;
+  readonly kind: SnapshotKind;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly removed: boolean;
+  /** Keep the receiving replica's own layer of that name: its checksums matched the source's. */
+  readonly reuse: boolean;
+}
+
+/** How a staged range is filled without its bytes on the wire: zeros, or this replica's own layer. */
+export type StagedExtentSource = 'zero' | 'local';

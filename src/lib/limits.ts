@@ -44,6 +44,12 @@ export const nbdBlockStatusDescriptorsMax = 4096;
 export const nbdHandshakeTimeoutMs = 30_000;
 /** Default per-request timeout between engine and replica. */
 export const replicaRequestTimeoutMs = 8000;
+/** Replica client: deadline of requests whose work grows with the data (checksums of a whole layer,
+ * installing rebuilt layers, purge). */
+export const slowRequestTimeoutMs = 10 * 60_000;
+/** Rebuild: bytes one transfer request carries, and transfer requests in flight at once. */
+export const rebuildPieceBytes = 4 * 1024 * 1024;
+export const rebuildInflightMax = 8;
 /** Replica protocol: largest JSON payload of a control request (snapshot labels, members). */
 export const replicaControlRequestSizeMaxBytes = 64 * 1024;
 /** Replica protocol: largest JSON payload of a control reply (chain info of 1000+ snapshots). */

@@ -1,7 +1,6 @@
 // The replica store: a chain (tree) of layers in one directory — a writable head over sealed
 // snapshots — as sparse files, with one resolved in-memory index "block range → layer" for the
 // head's ancestry, so a read costs the same at any chain depth (docs/replica-format.md).
-// Exports: createReplicaStore, openReplicaStore, LayeredReplicaStore, and their option types.
 //
 // Invariants:
 // - The index maps a block to the newest layer in the head's ancestry that holds it (value
@@ -24,19 +23,11 @@ import { HeadJournal } from './head-journal.ts';
 import { LayerFileCache } from './layer-file-cache.ts';
 import { clipRanges, type LayerRange } from './layer-codec.ts';
 import { checkLabels, checkVolumeSize, isValidName, type ReplicaMeta, type SnapshotRecord } from './replica-meta.ts';
-import {
-  createHeadFiles,
-  layerFileName,
-  loadExtents,
-  metaOutcomeOf,
-  readMeta,
-  removeUnreferenced,
-  writeExtents,
-  writeMeta,
-  type DirContext,
-} from './replica-dir.ts';
+import { createHeadFiles, layerFileName, loadExtents, metaOutcomeOf, readMeta, removeUnreferenced, writeExtents, writeMeta, type DirContext } from './replica-dir.ts';
 import { completeCoalesce, planPurgeStep, prepareCoalesce } from './purge-step.ts';
 import { LayerChecksums } from './chunk-checksums.ts';
+import { LayerReceiver } from './layer-receiver.ts';
+import { planInstall, type InstallLayer } from './install-plan.ts';
 
 /**
  * Named points inside multi-step operations where a test may simulate a crash: the hook throws,
@@ -148,6 +139,7 @@ export class LayeredReplicaStore implements ReplicaStore {
   private readonly flushMutex = new AsyncMutex();
   private readonly gate = new RwGate();
   private readonly rangeLock = new RangeLock();
+  readonly receiver: LayerReceiver; // rebuild, receiving side: staged layers go in by installReceived()
   /** Files a finished operation could not remove; the next open removes them. */
   cleanupFailures = 0;
   private readonly journalCompactBytes: number;
@@ -165,6 +157,7 @@ export class LayeredReplicaStore implements ReplicaStore {
     this.checksumFiles = new LayerChecksums(this.ctx);
     this.journalCompactBytes = options.journalCompactBytes ?? journalCompactBytes;
     this.compactCheckBytes = this.journalCompactBytes;
+    this.receiver = new LayerReceiver(this, { ...this.ctx, allocateFileId: () => this.nextFileId++ });
   }
 
   /** Open the head, replay its journal and build the index (called once, by openReplicaStore). */
@@ -476,6 +469,25 @@ export class LayeredReplicaStore implements ReplicaStore {
           ranges.filter((r) => r.kind === 'data').map((r) => this.readPiece(out, { offsetBytes, startBlock: r.startBlock, blockCount: r.blockCount, file })),
         );
         return out;
+      }),
+    );
+  }
+
+  /** Rebuild: make `layers` the head's ancestry up to the join snapshot, in one commit (install-plan.ts). */
+  installReceived(layers: readonly InstallLayer[]): Promise<void> {
+    return this.chainMutex.run(() =>
+      this.gate.runExclusive(async () => {
+        this.checkUsable();
+        const plan = planInstall(this.meta, layers);
+        const head = this.headRanges(0, Infinity);
+        await this.commit(plan.meta);
+        await Promise.all(plan.obsolete.map((o) => this.cache.drop(o.dataFile)));
+        plan.obsolete.forEach((o) => [this.dropSlot(o.name), this.checksumFiles.forget(o.extentFile)]);
+        for (const s of this.meta.snapshots) if (!this.slotByName.has(s.name)) this.addSlot(s.name, s.dataFile);
+        // The head's own ranges (writes and trims during the rebuild) go back on top of the new ancestry.
+        await this.rebuildIndex(this.meta.head.parent);
+        for (const r of head) this.index.set(r.startBlock, r.blockCount, r.kind === 'data' ? dataValue(this.headSlot) : zeroValue(this.headSlot));
+        await this.removeFiles(plan.obsolete.flatMap((o) => [o.dataFile, o.extentFile, `${o.extentFile}.sum`]));
       }),
     );
   }

@@ -7,7 +7,7 @@ import type { ReplicaErrorCode as WireErrorCode } from '../format/replica-protoc
 import type { ReplicaRequest, ReplicaRequestEnvelope } from '../format/replica-protocol/replica-request.ts';
 import type { ReplicaReplyBody, ReplicaReplyResult } from '../format/replica-protocol/replica-reply.ts';
 import { replicaOpCodes } from '../format/replica-protocol/replica-ops.ts';
-import type { ReplicaStore } from './replica-store.ts';
+import type { LayerReceiverPort, ReplicaStore } from './replica-store.ts';
 import { ReplicaError, type ReplicaErrorCode } from './replica-error.ts';
 import { AsyncRwLock } from './async-rw-lock.ts';
 
@@ -122,6 +122,12 @@ export class ReplicaRequestHandler {
     return this.execute(request);
   }
 
+  private receiver(): LayerReceiverPort {
+    const receiver = this.store.receiver;
+    if (receiver === undefined) throw new Refusal('bad_request', 'this replica cannot receive layers (rebuild)');
+    return receiver;
+  }
+
   private checkRange(offsetBytes: number, lengthBytes: number): void {
     const sizeBytes = this.store.sizeBytes();
     if (offsetBytes + lengthBytes > sizeBytes) {
@@ -191,6 +197,23 @@ export class ReplicaRequestHandler {
       case 'read_layer':
         this.checkRange(request.offsetBytes, request.lengthBytes);
         return { op: 'read_layer', data: await store.readLayer(request.layerName, request.offsetBytes, request.lengthBytes) };
+      case 'stage_reset':
+        await this.receiver().reset();
+        return { op: 'stage_reset' };
+      case 'stage_layer':
+        await this.receiver().stageLayer(request.spec);
+        return { op: 'stage_layer' };
+      case 'stage_write':
+        this.checkRange(request.offsetBytes, request.data.length);
+        await this.receiver().write(request.layerName, request.offsetBytes, request.data);
+        return { op: 'stage_write' };
+      case 'stage_extent':
+        this.checkRange(request.range.offsetBytes, request.range.lengthBytes);
+        await this.receiver().extent(request.layerName, request.range, request.source);
+        return { op: 'stage_extent' };
+      case 'stage_install':
+        await this.receiver().install();
+        return { op: 'stage_install' };
       default:
         return unreachable(request, 'replica request');
     }

@@ -80,7 +80,7 @@ test('ReplicaServer serves every operation over TCP and over a unix socket', asy
     let chain = await unix.chain();
     assert.deepEqual(chain.snapshots.map((s) => s.name), ['snap-a', 'snap-b']);
     assert.deepEqual(chain.membership, { epoch: 1, generation: 4, members: [tcpAddress, 'other:1'] });
-    assert.deepEqual(await tcp.layerExtents('snap-b', { offsetBytes: 0, lengthBytes: sizeBytes }), [{ offsetBytes: 0, lengthBytes: 4096 }]);
+    assert.deepEqual(await tcp.layerExtents('snap-b', { offsetBytes: 0, lengthBytes: sizeBytes }), [{ offsetBytes: 0, lengthBytes: 4096, kind: 'data' }]);
     assert.deepEqual(await tcp.readLayer('snap-b', 0, 4096), pattern(3, 4096));
     const sums = await tcp.checksums('snap-b', { offsetBytes: 0, lengthBytes: sizeBytes });
     assert.ok(sums.length >= 1 && sums.every((s) => s.digest.length > 0));

@@ -13,7 +13,9 @@ import type {
   ChainInfo,
   ChunkChecksum,
   LayerExtent,
+  ReceivedLayerSpec,
   SnapshotOptions,
+  StagedExtentSource,
 } from '../format/replica-chain.ts';
 
 // The chain types live in format/ so that the protocol codec and the engine can use them.
@@ -22,11 +24,22 @@ export type {
   ChecksumState,
   ChunkChecksum,
   LayerExtent,
+  ReceivedLayerSpec,
   ReplicaMembership,
   SnapshotInfo,
   SnapshotKind,
   SnapshotOptions,
+  StagedExtentSource,
 } from '../format/replica-chain.ts';
+
+/** Rebuild, receiving side (layer-receiver.ts): stage sealed layers, then install them at once. */
+export interface LayerReceiverPort {
+  reset(): Promise<void>;
+  stageLayer(spec: ReceivedLayerSpec): Promise<void>;
+  write(layerName: string, offsetBytes: number, data: Uint8Array): Promise<void>;
+  extent(layerName: string, range: LayerExtent, source: StagedExtentSource): Promise<void>;
+  install(): Promise<void>;
+}
 
 export interface ReplicaStore {
   readonly volumeName: string;
@@ -57,4 +70,6 @@ export interface ReplicaStore {
   /** Persist a new generation and member list, atomically. */
   setMembership(membership: { generation: number; members: readonly string[] }): Promise<void>;
   close(): Promise<void>;
+  /** Rebuild, receiving side; a store without it cannot be rebuilt over the protocol. */
+  readonly receiver?: LayerReceiverPort;
 }

@@ -21,6 +21,11 @@ export const replicaOpCodes = {
   checksums: 24,
   layer_extents: 25,
   read_layer: 26,
+  stage_reset: 27,
+  stage_layer: 28,
+  stage_write: 29,
+  stage_extent: 30,
+  stage_install: 31,
 } as const;
 export type ReplicaOp = keyof typeof replicaOpCodes;
 

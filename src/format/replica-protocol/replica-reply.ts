@@ -50,7 +50,12 @@ export type ReplicaReplyBody =
         | 'snapshot'
         | 'mark_removed'
         | 'revert'
-        | 'expand';
+        | 'expand'
+        | 'stage_reset'
+        | 'stage_layer'
+        | 'stage_write'
+        | 'stage_extent'
+        | 'stage_install';
     }
   | { readonly op: 'open' | 'chain_info'; readonly chain: ChainInfo }
   | { readonly op: 'purge'; readonly purged: readonly string[] }
@@ -108,6 +113,11 @@ function bodyParts(body: ReplicaReplyBody): { lengthBytes: number; payload: Uint
     case 'mark_removed':
     case 'revert':
     case 'expand':
+    case 'stage_reset':
+    case 'stage_layer':
+    case 'stage_write':
+    case 'stage_extent':
+    case 'stage_install':
       return { lengthBytes: 0, payload: empty };
     case 'open':
     case 'chain_info':
@@ -193,10 +203,15 @@ export function decodeChainInfo(object: Record<string, unknown>): ChainInfo {
 
 function decodeExtent(value: unknown, what: string): LayerExtent {
   const object = asObject(value, what);
-  return {
+  const extent = {
     offsetBytes: asCount(field(object, 'offsetBytes'), `${what}.offsetBytes`),
     lengthBytes: asCount(field(object, 'lengthBytes'), `${what}.lengthBytes`),
   };
+  // layer_extents replies say whether a range is data or zeros (a rebuild copies zeros as zeros).
+  const kind = field(object, 'kind');
+  if (kind === undefined) return extent;
+  if (kind !== 'data' && kind !== 'zero') throw new FieldError(`${what}.kind is not data or zero`);
+  return { ...extent, kind };
 }
 
 function decodeChecksum(value: unknown, what: string): ChunkChecksum {
@@ -235,6 +250,11 @@ function decodeOkBody(frame: ReplicaFrame, op: ReplicaOp): ReplicaReplyBody {
     case 'mark_removed':
     case 'revert':
     case 'expand':
+    case 'stage_reset':
+    case 'stage_layer':
+    case 'stage_write':
+    case 'stage_extent':
+    case 'stage_install':
       none();
       return { op };
     case 'open':

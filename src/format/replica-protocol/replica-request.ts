@@ -10,9 +10,10 @@ import {
   volumeSizeMaxBytes,
 } from '../../lib/limits.ts';
 import { unreachable } from '../../lib/assert.ts';
-import type { LayerExtent, SnapshotKind, SnapshotOptions } from '../replica-chain.ts';
+import type { LayerExtent, ReceivedLayerSpec, SnapshotKind, SnapshotOptions, StagedExtentSource } from '../replica-chain.ts';
 import {
   asArray,
+  asBoolean,
   asCount,
   asLabels,
   asLayerName,
@@ -50,7 +51,16 @@ export type ReplicaRequest =
       readonly layerName: string | null;
       readonly offsetBytes: number;
       readonly lengthBytes: number;
-    };
+    }
+  /** Rebuild, receiving side: drop every staged layer. */
+  | { readonly op: 'stage_reset' }
+  /** Stage the next layer of the chain, oldest first. */
+  | { readonly op: 'stage_layer'; readonly spec: ReceivedLayerSpec }
+  /** Data of a staged layer: payload = layer name (64 bytes, zero-padded) + data. */
+  | { readonly op: 'stage_write'; readonly layerName: string; readonly offsetBytes: number; readonly data: Uint8Array }
+  | { readonly op: 'stage_extent'; readonly layerName: string; readonly range: LayerExtent; readonly source: StagedExtentSource }
+  /** Install every staged layer as the head's ancestry with one metadata commit. */
+  | { readonly op: 'stage_install' };
 
 export interface ReplicaRequestEnvelope {
   readonly requestId: number;
@@ -70,6 +80,8 @@ export type RequestDecodeResult =
     };
 
 const empty = new Uint8Array(0);
+/** stage_write payloads start with the layer name, zero-padded to this many bytes. */
+export const stageNameBytes = 64;
 
 interface WireParts {
   readonly offsetBytes: number;
@@ -90,7 +102,19 @@ function requestParts(request: ReplicaRequest): WireParts {
     case 'open':
     case 'chain_info':
     case 'purge':
+    case 'stage_reset':
+    case 'stage_install':
       return { offsetBytes: 0, lengthBytes: 0, payload: empty };
+    case 'stage_layer':
+      return control(request.spec);
+    case 'stage_write': {
+      const payload = new Uint8Array(stageNameBytes + request.data.length);
+      payload.set(new TextEncoder().encode(request.layerName), 0);
+      payload.set(request.data, stageNameBytes);
+      return { offsetBytes: request.offsetBytes, lengthBytes: request.data.length, payload };
+    }
+    case 'stage_extent':
+      return control({ layer: request.layerName, offsetBytes: request.range.offsetBytes, lengthBytes: request.range.lengthBytes, source: request.source });
     case 'set_membership':
       return control({ generation: request.generation, members: request.members });
     case 'snapshot':
@@ -201,8 +225,47 @@ function decodeBody(frame: ReplicaFrame, op: ReplicaOp): ReplicaRequest {
     case 'open':
     case 'chain_info':
     case 'purge':
+    case 'stage_reset':
+    case 'stage_install':
       checkEmpty(frame, op);
       return { op };
+    case 'stage_layer': {
+      const object = controlObject(frame, op);
+      const kind = field(object, 'kind');
+      if (!snapshotKinds.includes(kind as SnapshotKind)) throw new FieldError(`layer kind must be user or system`);
+      const spec: ReceivedLayerSpec = {
+        name: asName(field(object, 'name'), 'name'),
+        parent: asLayerName(field(object, 'parent'), 'parent'),
+        createdMs: asCount(field(object, 'createdMs'), 'createdMs'),
+        kind: kind as SnapshotKind,
+        labels: asLabels(field(object, 'labels') ?? {}, 'labels'),
+        removed: asBoolean(field(object, 'removed'), 'removed'),
+        reuse: asBoolean(field(object, 'reuse'), 'reuse'),
+      };
+      return { op, spec };
+    }
+    case 'stage_write': {
+      if (payload.length !== stageNameBytes + header.lengthBytes) {
+        throw new FieldError(`stage_write of length ${header.lengthBytes} carries ${payload.length} bytes (want ${stageNameBytes} more)`);
+      }
+      checkIoRange(header.offsetBytes, header.lengthBytes);
+      const nameBytes = payload.subarray(0, stageNameBytes);
+      const end = nameBytes.indexOf(0);
+      if (nameBytes.subarray(end < 0 ? stageNameBytes : end).some((b) => b !== 0)) throw new FieldError('layer name padding is not zeros');
+      let layerName: string;
+      try {
+        layerName = new TextDecoder('utf-8', { fatal: true }).decode(nameBytes.subarray(0, end < 0 ? stageNameBytes : end));
+      } catch {
+        throw new FieldError('layer name is not UTF-8');
+      }
+      return { op, layerName: asName(layerName, 'layer'), offsetBytes: header.offsetBytes, data: payload.subarray(stageNameBytes) };
+    }
+    case 'stage_extent': {
+      const object = controlObject(frame, op);
+      const source = field(object, 'source');
+      if (source !== 'zero' && source !== 'local') throw new FieldError('source must be zero or local');
+      return { op, layerName: asName(field(object, 'layer'), 'layer'), range: jsonRange(object), source };
+    }
     case 'set_membership': {
       const object = controlObject(frame, op);
       const members = asArray(field(object, 'members'), 'members', replicaCountMax).map((m, i) =>

@@ -1,0 +1,155 @@
+// Snapshot operations of a whole volume and scrub, on top of the engine's write set: the snapshot
+// tree (from the read source's chain), delete (mark removed everywhere), purge (everywhere, while
+// I/O continues), revert (every replica, under the barrier, with no client attached), and scrub
+// (compare per-chunk checksums of sealed layers across the rw replicas).
+import { IoError } from '../lib/errors.ts';
+import type { ChainInfo, ChecksumState, SnapshotKind } from '../format/replica-chain.ts';
+import type { Engine } from './engine.ts';
+import { isChainLink, type ChainLink, type ReplicaLink } from './replica-link.ts';
+import { allChecksums } from './rebuild.ts';
+
+export interface SnapshotNode {
+  readonly name: string;
+  readonly parent: string | null;
+  readonly children: readonly string[];
+  readonly createdMs: number;
+  /** Bytes of data this snapshot holds itself. */
+  readonly sizeBytes: number;
+  readonly removed: boolean;
+  readonly kind: SnapshotKind;
+  readonly userCreated: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly checksumState: ChecksumState;
+}
+
+export interface SnapshotTree {
+  readonly source: string;
+  readonly snapshots: readonly SnapshotNode[];
+  /** The writable head: which snapshot it sits on, and its own data. */
+  readonly head: { readonly parent: string | null; readonly sizeBytes: number };
+}
+
+/** The tree of one replica's chain: every snapshot with its children (the head counts as "volume-head"). */
+export function snapshotTree(source: string, chain: ChainInfo): SnapshotTree {
+  const children = new Map<string, string[]>();
+  for (const s of chain.snapshots) if (s.parent !== null) children.set(s.parent, [...(children.get(s.parent) ?? []), s.name]);
+  if (chain.headParent !== null) children.set(chain.headParent, [...(children.get(chain.headParent) ?? []), 'volume-head']);
+  return {
+    source,
+    snapshots: chain.snapshots.map((s) => ({
+      name: s.name,
+      parent: s.parent,
+      children: children.get(s.name) ?? [],
+      createdMs: s.createdMs,
+      sizeBytes: s.sizeBytes,
+      removed: s.removed,
+      kind: s.kind,
+      userCreated: s.kind === 'user',
+      labels: s.labels,
+      checksumState: s.checksumState,
+    })),
+    head: { parent: chain.headParent, sizeBytes: chain.headSizeBytes },
+  };
+}
+
+export async function listSnapshots(engine: Engine): Promise<SnapshotTree> {
+  const source = engine.rwLinks()[0];
+  if (source === undefined) throw new IoError('io', `Volume ${engine.volumeName} has no rw replica`);
+  return snapshotTree(source.address, await source.chain());
+}
+
+function chainLink(link: ReplicaLink): ChainLink {
+  if (!isChainLink(link)) throw new IoError('not_supported', `Replica ${link.address} does not support chain operations`);
+  return link;
+}
+
+function checkNotBusy(engine: Engine, what: string): void {
+  if (engine.chainBusy !== null) throw new IoError('invalid_argument', `Cannot ${what} while ${engine.chainBusy} runs`);
+}
+
+/** Mark a snapshot removed on every replica of the write set; its data goes at the next purge. */
+export async function deleteSnapshot(engine: Engine, name: string): Promise<void> {
+  checkNotBusy(engine, `delete snapshot ${name}`);
+  const links = engine.writeSetLinks().map(chainLink);
+  const tree = snapshotTree('', await links[0]!.chain());
+  if (!tree.snapshots.some((s) => s.name === name)) throw new IoError('invalid_argument', `No snapshot ${name}`);
+  await engine.fanOutChainOp((link) => chainLink(link).markRemoved(name));
+}
+
+/** Coalesce removed snapshots on every replica while I/O continues (each replica orders it with its own writes). */
+export async function purgeSnapshots(engine: Engine): Promise<void> {
+  checkNotBusy(engine, 'purge');
+  engine.writeSetLinks().forEach(chainLink);
+  engine.chainBusy = 'purge';
+  try {
+    await engine.fanOutChainOp(async (link) => {
+      await chainLink(link).purge();
+    });
+  } finally {
+    engine.chainBusy = null;
+  }
+}
+
+/** Put a new empty head over `name` on every replica, under the write barrier. */
+export async function revertVolume(engine: Engine, name: string): Promise<void> {
+  checkNotBusy(engine, `revert to ${name}`);
+  const links = engine.writeSetLinks().map(chainLink);
+  const tree = snapshotTree('', await links[0]!.chain());
+  const target = tree.snapshots.find((s) => s.name === name);
+  if (target === undefined) throw new IoError('invalid_argument', `No snapshot ${name}`);
+  if (target.removed) throw new IoError('invalid_argument', `Snapshot ${name} is marked removed`);
+  await engine.fanOutChainOp((link) => chainLink(link).revert(name), { exclusive: true });
+}
+
+export interface ScrubReport {
+  readonly replicas: readonly string[];
+  readonly layersChecked: number;
+  readonly chunksChecked: number;
+  /** One entry per chunk where a replica disagrees with the majority (or no majority exists). */
+  readonly mismatches: readonly { layer: string; offsetBytes: number; replicas: readonly string[]; majority: boolean }[];
+  /** Replicas that disagreed with a majority somewhere (and were marked 'err' when asked). */
+  readonly disagreeing: readonly string[];
+  readonly markedErr: readonly string[];
+  /** False with one rw replica: nothing to compare with, and nothing is ever "repaired" by guessing. */
+  readonly comparable: boolean;
+}
+
+/** Compare every chunk of every sealed layer common to the rw replicas; optionally fail the minority. */
+export async function scrubVolume(engine: Engine, options: { markErr: boolean }): Promise<ScrubReport> {
+  checkNotBusy(engine, 'scrub');
+  const links = engine.rwLinks().map(chainLink);
+  if (links.length === 0) throw new IoError('io', `Volume ${engine.volumeName} has no rw replica`);
+  engine.chainBusy = 'scrub';
+  try {
+    const chains = await Promise.all(links.map((l) => l.chain()));
+    const common = chains[0]!.snapshots.map((s) => s.name).filter((n) => chains.every((c) => c.snapshots.some((s) => s.name === n)));
+    const mismatches: { layer: string; offsetBytes: number; replicas: string[]; majority: boolean }[] = [];
+    const disagreeing = new Set<string>();
+    let chunksChecked = 0;
+    for (const layer of common) {
+      const sums = await Promise.all(links.map((l) => allChecksums(l, layer, chains[0]!.sizeBytes)));
+      const chunks = sums[0]!.length;
+      for (let i = 0; i < chunks; i++) {
+        chunksChecked++;
+        const votes = new Map<string, string[]>();
+        sums.forEach((s, r) => votes.set(s[i]?.digest ?? '', [...(votes.get(s[i]?.digest ?? '') ?? []), links[r]!.address]));
+        if (votes.size === 1) continue;
+        const ranked = [...votes.values()].sort((a, b) => b.length - a.length);
+        const majority = ranked[0]!.length * 2 > links.length;
+        const minority = majority ? ranked.slice(1).flat() : ranked.flat();
+        if (majority) minority.forEach((a) => disagreeing.add(a));
+        mismatches.push({ layer, offsetBytes: sums[0]![i]!.offsetBytes, replicas: minority, majority });
+      }
+    }
+    const markedErr: string[] = [];
+    if (options.markErr) {
+      for (const address of disagreeing) {
+        await engine.failReplica(address, new IoError('io', 'scrub: checksums disagree with the majority'));
+        markedErr.push(address);
+      }
+    }
+    return { replicas: links.map((l) => l.address), layersChecked: common.length, chunksChecked, mismatches, disagreeing: [...disagreeing], markedErr, comparable: links.length > 1 };
+  } finally {
+    engine.chainBusy = null;
+  }
+}
