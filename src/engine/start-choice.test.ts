@@ -50,3 +50,18 @@ test('chooseStartReplicas() refuses when nothing is reachable or sizes differ', 
   const choice = chooseStartReplicas([{ address: 'a', chain: chain(1, ['a'], 8192) }], 4096);
   assert.equal(choice.kind, 'none');
 });
+
+test('chooseStartReplicas() refuses while a member of the newest generation it knows is unreachable', () => {
+  // Simulator seed 8: the engine dropped a, recorded generation 2 {b} on b alone and acknowledged
+  // writes on b; then b was cut off. Starting on a (generation 1 {a, b}) would serve old data and
+  // record a second, forked generation 2.
+  const choice = chooseStartReplicas(
+    [
+      { address: 'a', chain: chain(1, ['a', 'b']) },
+      { address: 'b', chain: null, error: 'unreachable' },
+    ],
+    4096,
+  );
+  assert.equal(choice.kind, 'none');
+  assert.match(choice.kind === 'none' ? choice.reason : '', /b of generation 1 unreachable/);
+});

@@ -34,6 +34,17 @@ export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes
   // A replica of the highest generation that is not in that generation's member list was dropped
   // from the write set in an earlier run of this generation's predecessor: it is not a candidate.
   const recorded = new Set(top.flatMap((r) => r.chain.membership.members));
+  // A member of that generation we cannot reach may have gone on without the others (an engine
+  // that dropped them recorded a newer generation on it alone), holding writes they never saw.
+  // Starting without it would serve old data and fork the history (simulator seed 8).
+  const reachableSet = new Set(reachable.map((r) => r.address));
+  const missing = [...recorded].filter((member) => !reachableSet.has(member)).sort();
+  if (missing.length > 0) {
+    return {
+      kind: 'none',
+      reason: `member${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of generation ${generation} unreachable: ${missing.length > 1 ? 'they' : 'it'} may hold a newer generation`,
+    };
+  }
   const candidates = top.filter((r) => generation === 0 || recorded.has(r.address));
   const wrongSize = candidates.filter((r) => r.chain.sizeBytes !== sizeBytes);
   const usable = candidates.filter((r) => r.chain.sizeBytes === sizeBytes);

@@ -4,6 +4,7 @@
 // against the model (invariants 1 and 2), every rw replica's flattened data against the model and
 // against each other (3), every acknowledged snapshot present and every replica reopening cleanly
 // (5), and no operation on a live engine hanging (liveness).
+import { ShorthornError } from '../../src/lib/errors.ts';
 import { volumeTagOf, sectorBytes } from '../harness/self-describing-sector.ts';
 import { SimCluster } from './sim-cluster.ts';
 import { noDiskFaults } from './sim-disk.ts';
@@ -12,6 +13,11 @@ import { describePlan, drawPlan, type Nemesis, type SimPlan } from './sim-plan.t
 import { SimScheduler, SimStuck } from './sim-scheduler.ts';
 import { Workload, type WorkloadStats } from './sim-workload.ts';
 import { VolumeModel, type Violation } from './volume-model.ts';
+import type { SimReplicaNode } from './sim-replica-node.ts';
+
+function errorCode(error: unknown): string | undefined {
+  return error instanceof ShorthornError ? String((error as ShorthornError<string>).code) : undefined;
+}
 
 export interface SimOptions {
   readonly seed: number;
@@ -74,6 +80,7 @@ class SimRun {
   faults = 0;
   private crashes = 0;
   private workDone = false;
+  private partitionFreeUntilMs = 0;
 
   constructor(sim: SimScheduler, plan: SimPlan, options: SimOptions) {
     this.sim = sim;
@@ -123,10 +130,11 @@ class SimRun {
     const engine = this.cluster.engine;
     if (engine === null) return;
     const rw = engine.status().replicas.filter((r) => r.mode === 'rw').length;
-    // An engine left with fewer rw replicas than it needs fails every write: a supervisor (the
-    // manager, one day) replaces it, and the new one starts on the newest generation.
-    if (rw < this.plan.minimumWriteReplicas) {
-      this.cluster.crashEngine(`only ${rw} rw replicas: replaced by the supervisor`);
+    // An engine left with no rw replica can do nothing: a supervisor (the manager, one day)
+    // replaces it, and the new one starts on the newest generation. With fewer rw replicas than
+    // its minimum it still serves reads; only a rebuild can bring it back to its minimum.
+    if (rw === 0) {
+      this.cluster.crashEngine('no rw replica left: replaced by the supervisor');
       this.restartEngineSoon();
     }
   }
@@ -196,12 +204,16 @@ class SimRun {
           for (const node of up) node.powerLoss('lost power with every machine');
           this.restartEngineSoon();
           break;
-        case 'partition':
-          // One partition at a time, most shorter than the request timeout: a network that is
-          // never whole tests nothing but the supervisor's patience.
-          if (cluster.nodes.some((n) => cluster.network.isPartitioned(n.address))) continue;
-          cluster.network.partition(sim.random.pick(cluster.nodes).address, 10 + sim.random.next() * 1.5 * plan.timeoutMs);
+        case 'partition': {
+          // One partition at a time, most shorter than the request timeout, and after each the
+          // network stays whole at least twice as long: a network that is never whole tests
+          // nothing but the supervisor's patience.
+          if (sim.nowMs < this.partitionFreeUntilMs) continue;
+          const durationMs = 10 + sim.random.next() * 1.5 * plan.timeoutMs;
+          this.partitionFreeUntilMs = sim.nowMs + 3 * durationMs;
+          cluster.network.partition(sim.random.pick(cluster.nodes).address, durationMs);
           break;
+        }
         case 'reset':
           if (up.length > 0) cluster.resetConnection(sim.random.pick(up));
           break;
@@ -235,8 +247,10 @@ class SimRun {
       const engine = cluster.engine;
       if (engine === null) continue;
       await sim.settle(engine.pingAll(), 'a ping of every replica');
-      if (cluster.rwAddresses().length >= plan.minimumWriteReplicas) break;
-      cluster.crashEngine('too few rw replicas at the end: replaced');
+      const rw = cluster.rwAddresses().length;
+      if (rw < plan.minimumWriteReplicas && rw > 0) this.knownGaps.push(`${rw} rw replicas, fewer than the minimum ${plan.minimumWriteReplicas}: writes fail until a rebuild`);
+      if (rw > 0) break;
+      cluster.crashEngine('no rw replica at the end: replaced');
     }
     const engine = cluster.engine!;
     const floors = model.floors(0, model.sectors);
@@ -249,19 +263,32 @@ class SimRun {
     await this.checkReplicas(floors);
   }
 
+  private async readFlattened(node: SimReplicaNode): Promise<{ ok: true; value: Uint8Array } | { ok: false; error: unknown } | null> {
+    const store = node.runningStore();
+    if (store === null) return null;
+    return this.sim.settle(store.read(0, this.plan.sizeBytes), `${node.address} flattened read`);
+  }
+
   /** Every replica's flattened data: rw ones against the model and each other, the rest for fabrication. */
   private async checkReplicas(floors: Int32Array): Promise<void> {
-    const { sim, cluster, model, plan } = this;
+    const { sim, cluster, model } = this;
     const rw = new Set(cluster.rwAddresses());
     const images: { address: string; data: Uint8Array; snapshots: string[] }[] = [];
     for (const node of cluster.nodes) {
-      const store = node.runningStore();
-      if (store === null) continue;
-      const read = await sim.settle(store.read(0, plan.sizeBytes), `${node.address} flattened read`);
+      let read = await this.readFlattened(node);
+      if (read !== null && !read.ok && !rw.has(node.address) && errorCode(read.error) === 'failed') {
+        // A stale replica that failed a flush refuses everything until its process is restarted
+        // (as a supervisor would): restart it, which also checks that it reopens cleanly.
+        node.kill('restarted: its store had failed');
+        await sim.settle(node.start(), `${node.address} to restart`);
+        read = await this.readFlattened(node);
+      }
+      if (read === null) continue;
       if (!read.ok) {
         this.violations.push({ invariant: '5 crash atomicity', message: `${node.address}: cannot read its data: ${String(read.error)}` });
         continue;
       }
+      const store = node.runningStore()!;
       const isRw = rw.has(node.address);
       // Stale replicas may hold any version ever written, but nothing else.
       const where = `${node.address} (${isRw ? 'rw' : 'stale'}) flattened`;
