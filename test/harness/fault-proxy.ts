@@ -1,0 +1,198 @@
+// A seeded TCP fault proxy for tests with real processes on loopback (reliability notes §7.1: no
+// netem, no iptables here). Put it between any two processes: clients connect to the proxy, the
+// proxy connects to the target, and the test shapes what passes, per direction:
+//   delay(ms, jitter)   every chunk waits ms ± jitter (seeded), order kept per direction
+//   bandwidth(Bps)      chunks leave no faster than this
+//   blackhole()         connections stay open, nothing is forwarded (a dead peer that never RSTs)
+//   halfOpen(dir)       only one direction passes (the other is swallowed)
+//   partition()         blackhole, and new connections are cut at once
+//   reset()             every connection is reset (RST) on both sides
+// Counters (bytes forwarded and swallowed) let tests wait for a fault to have acted, not sleep.
+import { EventEmitter } from 'node:events';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { SeededRandom } from '../../src/lib/random.ts';
+
+export type ProxyDirection = 'toTarget' | 'toClient';
+
+export interface FaultProxyOptions {
+  readonly targetHost?: string;
+  readonly targetPort: number;
+  readonly listenPort?: number;
+  /** Seed of the jitter; printed by tests that fail. */
+  readonly seed: number;
+}
+
+interface Shape {
+  delayMs: number;
+  jitterMs: number;
+  bytesPerSecond: number | null;
+  /** Directions that are swallowed. */
+  swallow: Set<ProxyDirection>;
+  refuseNew: boolean;
+}
+
+interface Pipe {
+  readonly from: Socket;
+  readonly to: Socket;
+  readonly direction: ProxyDirection;
+  /** When the last scheduled chunk leaves (ms, performance clock): keeps order and bandwidth. */
+  nextFreeMs: number;
+}
+
+export class FaultProxy extends EventEmitter {
+  readonly seed: number;
+  private readonly server: Server;
+  private readonly random: SeededRandom;
+  private readonly target: { host: string; port: number };
+  private readonly shape: Shape = { delayMs: 0, jitterMs: 0, bytesPerSecond: null, swallow: new Set(), refuseNew: false };
+  private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly forwardedBytes: Record<ProxyDirection, number> = { toTarget: 0, toClient: 0 };
+  readonly swallowedBytes: Record<ProxyDirection, number> = { toTarget: 0, toClient: 0 };
+  connectionsAccepted = 0;
+  connectionsRefused = 0;
+
+  private constructor(server: Server, options: FaultProxyOptions) {
+    super();
+    this.server = server;
+    this.seed = options.seed;
+    this.random = new SeededRandom(options.seed);
+    this.target = { host: options.targetHost ?? '127.0.0.1', port: options.targetPort };
+    server.on('connection', (client) => this.accept(client));
+  }
+
+  static async start(options: FaultProxyOptions): Promise<FaultProxy> {
+    const server = createServer();
+    const proxy = new FaultProxy(server, options);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.listenPort ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return proxy;
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('fault proxy is not listening on TCP');
+    return address.port;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Open connections (each is a client and a target socket). */
+  get connectionCount(): number {
+    return this.sockets.size / 2;
+  }
+
+  delay(delayMs: number, jitterMs = 0): this {
+    this.shape.delayMs = delayMs;
+    this.shape.jitterMs = jitterMs;
+    return this;
+  }
+
+  bandwidth(bytesPerSecond: number | null): this {
+    this.shape.bytesPerSecond = bytesPerSecond;
+    return this;
+  }
+
+  blackhole(): this {
+    this.shape.swallow = new Set(['toTarget', 'toClient']);
+    return this;
+  }
+
+  /** Let only `passing` through; the other direction is swallowed. */
+  halfOpen(passing: ProxyDirection): this {
+    this.shape.swallow = new Set([passing === 'toTarget' ? 'toClient' : 'toTarget']);
+    return this;
+  }
+
+  partition(): this {
+    this.shape.refuseNew = true;
+    return this.blackhole();
+  }
+
+  /** Back to a clean link (delay and bandwidth included). */
+  heal(): this {
+    this.shape.delayMs = 0;
+    this.shape.jitterMs = 0;
+    this.shape.bytesPerSecond = null;
+    this.shape.swallow = new Set();
+    this.shape.refuseNew = false;
+    return this;
+  }
+
+  /** Reset every open connection (RST to both sides). */
+  reset(): void {
+    for (const socket of [...this.sockets]) socket.resetAndDestroy();
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const socket of [...this.sockets]) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    // Errors (ECONNRESET after a reset, EPIPE) end the pair; the 'close' handlers clean up.
+    socket.on('error', () => socket.destroy());
+  }
+
+  private accept(client: Socket): void {
+    if (this.shape.refuseNew) {
+      this.connectionsRefused++;
+      client.resetAndDestroy();
+      this.emit('refused');
+      return;
+    }
+    this.connectionsAccepted++;
+    const upstream = connect({ host: this.target.host, port: this.target.port });
+    this.track(client);
+    this.track(upstream);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    // A side that closes closes the other at once; chunks still delayed are dropped with it.
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+    const toTarget: Pipe = { from: client, to: upstream, direction: 'toTarget', nextFreeMs: 0 };
+    const toClient: Pipe = { from: upstream, to: client, direction: 'toClient', nextFreeMs: 0 };
+    client.on('data', (chunk: Buffer) => this.carry(toTarget, chunk));
+    upstream.on('data', (chunk: Buffer) => this.carry(toClient, chunk));
+  }
+
+  private carry(pipe: Pipe, chunk: Buffer): void {
+    const shape = this.shape;
+    if (shape.swallow.has(pipe.direction)) {
+      this.swallowedBytes[pipe.direction] += chunk.length;
+      this.emit('swallowed', pipe.direction, chunk.length);
+      return;
+    }
+    const nowMs = performance.now();
+    const jitter = shape.jitterMs === 0 ? 0 : (this.random.next() * 2 - 1) * shape.jitterMs;
+    const transmitMs = shape.bytesPerSecond === null ? 0 : (chunk.length / shape.bytesPerSecond) * 1000;
+    const leaveMs = Math.max(nowMs + Math.max(0, shape.delayMs + jitter), pipe.nextFreeMs) + transmitMs;
+    pipe.nextFreeMs = leaveMs;
+    const send = (): void => {
+      if (pipe.to.destroyed) return;
+      this.forwardedBytes[pipe.direction] += chunk.length;
+      pipe.to.write(chunk);
+      this.emit('forwarded', pipe.direction, chunk.length);
+    };
+    if (leaveMs <= nowMs) {
+      send();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      send();
+    }, leaveMs - nowMs);
+    this.timers.add(timer);
+  }
+}
