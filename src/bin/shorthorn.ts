@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerUpCommand } from './up-command.ts';
 import { registerReplicaCommand } from './replica-command.ts';
 import { registerEngineCommand } from './engine-command.ts';
+import { registerNodeCommand } from './node-command.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -19,5 +20,6 @@ program
 registerUpCommand(program);
 registerReplicaCommand(program);
 registerEngineCommand(program);
+registerNodeCommand(program);
 
 await program.parseAsync(process.argv);

@@ -108,6 +108,10 @@ export const freeTextLengthMax = 4096;
 export const urlLengthMax = 2048;
 /** Resources: longest filesystem path (disk paths). */
 export const pathLengthMax = 4096;
+/** Node agent: orphaned replica directories reported per disk (the rest are counted in the log). */
+export const orphanReportMax = 256;
+/** Node agent: instances (engine and replica processes) one node runs. */
+export const nodeInstancesMax = 1000;
 /** Settings: longest value of one setting. */
 export const settingValueLengthMax = 4096;
 

@@ -24,6 +24,7 @@ export const instanceStatusProperties = {
   currentState: Type.Optional(StringEnum(instanceStates, { description: 'What the node agent last reported.' })),
   ip: Type.Optional(Type.String({ maxLength: 64, description: 'Address the process listens on.' })),
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  pid: Type.Optional(Type.Integer({ minimum: 1, maximum: 4_194_304, description: 'Process id on its node (Shorthorn: the node agent runs each instance as its own process).' })),
   started: Type.Optional(Type.Boolean({ description: 'The process has started at least once since it was created.' })),
   logFetched: Type.Optional(Type.Boolean()),
   salvageExecuted: Type.Optional(Type.Boolean()),

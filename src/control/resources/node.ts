@@ -1,7 +1,7 @@
 // Node: the control plane's view of one host, with its disks, tags and scheduling switches
 // (reference §1.6). Spec is what the user set; status is what the node agent measured.
 import { Type, type Static } from '@sinclair/typebox';
-import { diskCountMax, pathLengthMax } from '../../lib/limits.ts';
+import { diskCountMax, orphanReportMax, pathLengthMax } from '../../lib/limits.ts';
 import { Bytes, Conditions, NameMap, StrictObject, StringEnum, Tags } from './common-schemas.ts';
 import type { Resource } from './object-meta.ts';
 import type { ResourceProblem } from './resource-problem.ts';
@@ -37,6 +37,12 @@ export const DiskStatusSchema = StrictObject({
   diskUUID: Type.String({ minLength: 1, maxLength: 64, description: 'Identity written into the disk directory; survives path changes.' }),
   diskPath: Type.Optional(Type.String({ maxLength: pathLengthMax })),
   filesystemType: Type.Optional(Type.String({ maxLength: 64 })),
+  orphanedReplicaDirectories: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 255 }), {
+      maxItems: orphanReportMax,
+      description: 'Replica directories under <path>/replicas that no Replica resource owns; reported, never deleted by the agent (Shorthorn: Longhorn makes Orphan resources).',
+    }),
+  ),
 });
 export type DiskStatus = Static<typeof DiskStatusSchema>;
 

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { allocatePort, daemonArgs, observedState, planInstances, restartDelayMs, type DesiredInstance, type KnownProcess } from './instance-plan.ts';
+
+const replica = (name: string, extra: Partial<DesiredInstance> = {}): DesiredInstance => ({
+  kind: 'replica', name, run: true, deleting: false,
+  launch: { kind: 'replica', dir: `/d/replicas/${name}`, sizeBytes: 4096, volumeName: 'v' },
+  ...extra,
+});
+const proc = (name: string, extra: Partial<KnownProcess> = {}): KnownProcess => ({
+  name, kind: 'replica', port: 100, pid: 42, ready: true, stoppingSinceMs: undefined, failures: 0, restartAtMs: 0, lastError: undefined, ...extra,
+});
+const base = { nowMs: 1000, portRange: { first: 100, last: 102 }, stopTimeoutMs: 500 };
+
+test('a wanted replica without a process starts on the lowest free port, with its port in the args', () => {
+  const plan = planInstances({ ...base, desired: [replica('a'), replica('b')], known: [proc('a')] });
+  assert.deepEqual(plan.actions, [{ type: 'start', name: 'b', kind: 'replica', port: 101, args: daemonArgs(replica('b').launch, 101) }]);
+  assert.ok(daemonArgs(replica('b').launch, 101).includes('127.0.0.1:101'));
+});
+
+test('a crashed replica keeps its port and waits for its back-off', () => {
+  const crashed = proc('a', { pid: undefined, port: 102, restartAtMs: 2000, failures: 1, lastError: 'killed' });
+  assert.deepEqual(planInstances({ ...base, desired: [replica('a')], known: [crashed] }).actions, []);
+  const later = planInstances({ ...base, nowMs: 2000, desired: [replica('a')], known: [crashed] });
+  assert.equal(later.actions[0]?.type === 'start' ? later.actions[0].port : -1, 102);
+  assert.deepEqual(observedState(replica('a'), crashed), { state: 'error', errorMessage: 'killed' });
+});
+
+test('stop with SIGTERM, then SIGKILL after the timeout; forget once ended; cleanup a deleted replica', () => {
+  const want = replica('a', { run: false });
+  assert.deepEqual(planInstances({ ...base, desired: [want], known: [proc('a')] }).actions, [{ type: 'stop', name: 'a', pid: 42, signal: 'SIGTERM' }]);
+  const stopping = proc('a', { stoppingSinceMs: 400 });
+  assert.equal(observedState(want, stopping).state, 'stopping');
+  assert.deepEqual(planInstances({ ...base, desired: [want], known: [stopping] }).actions, [{ type: 'stop', name: 'a', pid: 42, signal: 'SIGKILL' }]);
+  const ended = proc('a', { pid: undefined });
+  assert.deepEqual(planInstances({ ...base, desired: [want], known: [ended] }).actions, [{ type: 'forget', name: 'a' }]);
+  assert.deepEqual(planInstances({ ...base, desired: [replica('a', { deleting: true })], known: [] }).actions, [{ type: 'cleanup', name: 'a' }]);
+});
+
+test('a process no resource mentions is stopped; ports run out visibly', () => {
+  assert.deepEqual(planInstances({ ...base, desired: [], known: [proc('gone')] }).actions, [{ type: 'stop', name: 'gone', pid: 42, signal: 'SIGTERM' }]);
+  const full = planInstances({ ...base, portsTaken: new Set([100, 101, 102]), desired: [replica('a')], known: [] });
+  assert.deepEqual(full.noPort, ['a']);
+  assert.equal(allocatePort({ first: 5, last: 6 }, new Set([5])), 6);
+});
+
+test('restart back-off doubles and is capped', () => {
+  assert.deepEqual([0, 1, 2, 3, 10].map((n) => restartDelayMs(n, { baseMs: 100, maxMs: 500 })), [0, 100, 200, 400, 500]);
+});
