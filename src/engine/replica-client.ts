@@ -273,14 +273,15 @@ export class ReplicaClient implements ReplicaLink {
   }
 
   /**
-   * Requests made in one tick (a fan-out, a burst from a deep NBD queue) leave in one writev:
-   * one system call instead of one per request, the largest CPU cost on this path.
+   * Requests made in one turn of the event loop (a fan-out, a burst from a deep NBD queue) leave
+   * in one writev: one system call instead of one per request, the largest CPU cost on this
+   * path. setImmediate runs after every I/O callback of this turn, so they all share the write.
    */
   private corkForThisTick(): void {
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
-    process.nextTick(() => {
+    setImmediate(() => {
       this.corked = false;
       this.socket.uncork();
     });
