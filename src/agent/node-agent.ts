@@ -80,7 +80,11 @@ interface EngineObservation {
   readonly generation: number;
   readonly sizeBytes: number;
   readonly replicas: readonly { address: string; mode: 'rw' | 'wo' | 'err' }[];
+  readonly rebuilds: readonly { address: string; state: string; totalBytes: number; doneBytes: number; source: string | null; error: string | null }[];
 }
+
+/** A rebuild of one address is not asked for again sooner than this after the last request. */
+const rebuildRetryMs = 3000;
 
 /** A stable disk name from its path, in Longhorn's `<prefix>-<hex>` style. */
 export function diskNameOf(path: string): string {
@@ -496,7 +500,7 @@ export class NodeAgent {
       const response = await fetch(`http://127.0.0.1:${port}/v1/status`, { signal: AbortSignal.timeout(2000) });
       if (!response.ok) return undefined;
       const body = (await response.json()) as EngineObservation;
-      return { generation: body.generation, sizeBytes: body.sizeBytes, replicas: body.replicas };
+      return { generation: body.generation, sizeBytes: body.sizeBytes, replicas: body.replicas, rebuilds: body.rebuilds ?? [] };
     } catch (error) {
       // Not listening yet, or gone: the engine is not ready. Anything else is a bug worth seeing.
       const e = toError(error);
@@ -510,9 +514,49 @@ export class NodeAgent {
       if (t.entry.kind !== 'engine') continue;
       const observation = t.ready && t.entry.pid !== undefined ? await this.engineStatus(t.entry.port) : undefined;
       if (observation === undefined) this.engineObservations.delete(t.entry.name);
-      else this.engineObservations.set(t.entry.name, observation);
+      else {
+        this.engineObservations.set(t.entry.name, observation);
+        const engine = this.engines.get(t.entry.name) as Engine | undefined;
+        if (engine !== undefined && engine.spec.desireState === 'running') await this.rebuildMissing(engine, t.entry.port, observation);
+      }
     }
   }
+
+  /**
+   * The write set the manager wants (spec.replicaAddressMap) against what the engine has: a
+   * wanted replica the engine lacks or holds as ERR is rebuilt, one at a time per engine (as
+   * Longhorn's engine monitor does). The engine copies only what differs.
+   */
+  private async rebuildMissing(engine: Engine, port: number, observation: EngineObservation): Promise<void> {
+    if (observation.rebuilds.some((r) => r.state !== 'done' && r.state !== 'failed')) return;
+    const live = new Set(observation.replicas.filter((r) => r.mode !== 'err').map((r) => r.address));
+    const nowMs = this.options.clock.monotonicMs();
+    const missing = Object.entries(engine.spec.replicaAddressMap)
+      .filter(([, address]) => !live.has(address))
+      .filter(([, address]) => nowMs - (this.rebuildAskedMs.get(address) ?? -Infinity) >= rebuildRetryMs)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    const first = missing[0];
+    if (first === undefined || observation.replicas.every((r) => r.mode !== 'rw')) return;
+    const [replicaName, address] = first;
+    this.rebuildAskedMs.set(address, nowMs);
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/v1/rebuilds`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ address }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await response.text();
+      this.options.log(response.ok
+        ? `engine ${engine.metadata.name}: rebuilding replica ${replicaName} at ${address}`
+        : `engine ${engine.metadata.name}: rebuild of ${replicaName} at ${address} refused (${response.status}): ${text.slice(0, 300)}`);
+    } catch (error) {
+      // The engine went away mid-request: the next pass sees its state and tries again.
+      this.options.log(`engine ${engine.metadata.name}: rebuild request for ${address} failed: ${toError(error).message}`);
+    }
+  }
+
+  private readonly rebuildAskedMs = new Map<string, number>();
 
   private async reportStatuses(desired: readonly DesiredInstance[], problems: ReadonlyMap<string, string>): Promise<void> {
     const wanted = new Map(desired.map((d) => [d.name, d]));
@@ -564,9 +608,23 @@ export class NodeAgent {
       modes[name] = replica.mode === 'rw' ? 'RW' : replica.mode === 'wo' ? 'WO' : 'ERR';
       addresses[name] = replica.address;
     }
+    const rebuildStatus: NonNullable<EngineStatus['rebuildStatus']> = {};
+    for (const rebuild of observation.rebuilds) {
+      const name = nameOf.get(rebuild.address);
+      if (name === undefined) continue;
+      const running = rebuild.state !== 'done' && rebuild.state !== 'failed';
+      rebuildStatus[name] = {
+        isRebuilding: running,
+        progress: rebuild.totalBytes === 0 ? (running ? 0 : 100) : Math.min(100, Math.floor((100 * rebuild.doneBytes) / rebuild.totalBytes)),
+        state: rebuild.state,
+        ...(rebuild.error === null ? {} : { error: rebuild.error.slice(0, 4000) }),
+        ...(rebuild.source === null ? {} : { fromReplicaAddress: rebuild.source }),
+      };
+    }
     return {
       replicaModeMap: modes,
       currentReplicaAddressMap: addresses,
+      rebuildStatus,
       generation: observation.generation,
       currentSize: observation.sizeBytes,
       endpoint: `nbd+unix:///${engine.spec.volumeName}?socket=${this.socketDir}/${engine.metadata.name}.sock`,

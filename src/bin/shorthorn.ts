@@ -6,6 +6,12 @@ import { registerUpCommand } from './up-command.ts';
 import { registerReplicaCommand } from './replica-command.ts';
 import { registerEngineCommand } from './engine-command.ts';
 import { registerNodeCommand } from './node-command.ts';
+import { registerManagerCommand } from './manager-command.ts';
+import { registerApiCommand } from './api-command.ts';
+import { registerVolumeCommands } from '../cli/volume-commands.ts';
+import { registerSnapshotCommands } from '../cli/snapshot-commands.ts';
+import { registerNodeClientCommands } from '../cli/node-commands.ts';
+import { registerSettingCommands } from '../cli/setting-commands.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -21,5 +27,12 @@ registerUpCommand(program);
 registerReplicaCommand(program);
 registerEngineCommand(program);
 registerNodeCommand(program);
+registerManagerCommand(program);
+registerApiCommand(program);
+registerVolumeCommands(program);
+registerSnapshotCommands(program);
+// After registerNodeCommand: `node list|update` become subcommands of the node agent's command.
+registerNodeClientCommands(program);
+registerSettingCommands(program);
 
 await program.parseAsync(process.argv);

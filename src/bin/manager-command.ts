@@ -1,0 +1,75 @@
+// `shorthorn manager`: the control plane's controllers over the store. Today: the volume
+// controller (placement, attach/detach through VolumeAttachment tickets, engine and replica
+// desired states, robustness, replica reuse and replacement). It keeps the lease manager-<id>;
+// volumes whose owner's lease expires move to a live manager.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { toError } from '../lib/errors.ts';
+import { VolumeController } from '../control/controllers/volume-controller.ts';
+import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
+import { managerLeaseName } from '../control/runtime/ownership.ts';
+import { realTimers } from '../control/runtime/timers.ts';
+import { openStore } from '../control/store/open-store.ts';
+import { parseStoreSpec } from './node-command.ts';
+import { systemClock } from './system-clock.ts';
+
+interface ManagerCommandOptions {
+  readonly store: string;
+  readonly id?: string;
+}
+
+async function runManager(options: ManagerCommandOptions): Promise<void> {
+  const id = options.id ?? hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+  const log = (message: string): void => {
+    process.stdout.write(`shorthorn manager: ${id}: ${message}\n`);
+  };
+  const storeSpec = parseStoreSpec(options.store);
+  if (typeof storeSpec === 'string') {
+    process.stderr.write(`shorthorn manager: ${storeSpec}\n`);
+    process.exit(2);
+  }
+  const store = openStore(storeSpec, { clock: systemClock, timers: realTimers });
+  const lease = new LeaseKeeper(store, {
+    name: managerLeaseName(id), holder: id, ttlMs: 15_000, timers: realTimers,
+    onChange: (state) => log(`manager lease ${state}`),
+    onError: (error) => log(`lease: ${error.message}`),
+  });
+  if ((await lease.start()) !== 'held') log('manager lease is held by another process; waiting for it');
+  const volumes = new VolumeController({
+    store, managerId: id, clock: systemClock, timers: realTimers, log,
+    newId: () => randomBytes(4).toString('hex'),
+  });
+  await volumes.start();
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping`);
+    volumes
+      .stop()
+      .then(() => lease.stop())
+      .then(() => store.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`shorthorn manager: shutdown failed: ${toError(error).stack ?? String(error)}\n`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log('manager running');
+}
+
+export function registerManagerCommand(program: Command): void {
+  program
+    .command('manager')
+    .description('run the manager: the controllers that place, attach and heal volumes')
+    .requiredOption('--store <spec>', 'embedded:PATH or etcd:URL[,URL]')
+    .option('--id <name>', 'manager id (default: the host name); usually the node name')
+    .action(async (options: ManagerCommandOptions) => {
+      await runManager(options);
+    });
+}

@@ -1,0 +1,107 @@
+// The volume controller's driver: informers for every kind reconcileVolume reads, a Controller
+// keyed by volume name that any change of a related object requeues, and the notes of each
+// decision written to the log. One of these runs in each manager; ownership (status.ownerID)
+// decides which manager acts on which volume.
+import type { Clock } from '../../lib/clock.ts';
+import type { Engine } from '../resources/engine.ts';
+import type { Node } from '../resources/node.ts';
+import type { Resource } from '../resources/object-meta.ts';
+import type { Replica } from '../resources/replica.ts';
+import type { VolumeAttachment } from '../resources/volume-attachment.ts';
+import type { Volume } from '../resources/volume.ts';
+import { Controller, type Reconciler } from '../runtime/controller.ts';
+import { Informer } from '../runtime/informer.ts';
+import { leaseLiveness } from '../runtime/ownership.ts';
+import type { Timers } from '../runtime/timers.ts';
+import { Settings } from '../settings/settings.ts';
+import type { ResourceStore } from '../store/resource-store.ts';
+import { reconcileVolume, type VolumeObserved } from './volume-reconcile.ts';
+
+export interface VolumeControllerOptions {
+  readonly store: ResourceStore;
+  readonly managerId: string;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly log: (message: string) => void;
+  /** A fresh 8-hex-digit id (replica names); injected so tests can make it deterministic. */
+  readonly newId: () => string;
+  readonly resyncMs?: number;
+}
+
+const kinds = ['Volume', 'VolumeAttachment', 'Engine', 'Replica', 'Node', 'Setting'] as const;
+
+export class VolumeController {
+  private readonly informers: Map<string, Informer>;
+  readonly controller: Controller<VolumeObserved>;
+  private readonly options: VolumeControllerOptions;
+
+  constructor(options: VolumeControllerOptions) {
+    this.options = options;
+    const onError = (error: Error): void => options.log(`store: ${error.message}`);
+    this.informers = new Map(kinds.map((kind) => [kind, new Informer(options.store, kind, { timers: options.timers, onError })]));
+    const informer = (kind: (typeof kinds)[number]): Informer => this.informers.get(kind)!;
+    const reconciler: Reconciler<VolumeObserved> = {
+      name: 'volume',
+      observe: (name) => this.observe(name),
+      reconcile: (desired, observed) => {
+        const decision = reconcileVolume(desired as Volume | undefined, observed);
+        for (const note of decision.notes) options.log(note);
+        return decision.actions;
+      },
+    };
+    this.controller = new Controller({
+      store: options.store,
+      primary: informer('Volume'),
+      reconciler,
+      clock: options.clock,
+      timers: options.timers,
+      resyncMs: options.resyncMs ?? 5000,
+      ownership: {
+        self: options.managerId,
+        preferredOwner: (object) => (object as Volume).spec.nodeID,
+        isLive: leaseLiveness(options.store),
+      },
+      onError: (name, error) => options.log(`volume ${name}: reconcile failed (retrying): ${error.message}`),
+    });
+    const byVolume = (object: Resource): string[] => {
+      const volumeName = (object.spec as { volumeName?: unknown }).volumeName;
+      return typeof volumeName === 'string' ? [volumeName] : [];
+    };
+    this.controller.watchRelated(informer('Engine'), byVolume);
+    this.controller.watchRelated(informer('Replica'), byVolume);
+    this.controller.watchRelated(informer('VolumeAttachment'), (object) => [object.metadata.name]);
+    // Node and setting changes can make an unschedulable replica placeable.
+    const everyVolume = (): string[] => informer('Volume').list().map((v) => v.metadata.name);
+    this.controller.watchRelated(informer('Node'), everyVolume);
+    this.controller.watchRelated(informer('Setting'), everyVolume);
+  }
+
+  private observe(name: string): VolumeObserved {
+    const list = (kind: string): Resource[] => this.informers.get(kind)?.list() ?? [];
+    const stored: Record<string, string> = {};
+    for (const setting of list('Setting')) {
+      const value = (setting.spec as { value?: unknown }).value;
+      if (typeof value === 'string') stored[setting.metadata.name] = value;
+    }
+    return {
+      attachment: this.informers.get('VolumeAttachment')?.get(name) as VolumeAttachment | undefined,
+      engines: (list('Engine') as Engine[]).filter((e) => e.spec.volumeName === name),
+      replicas: (list('Replica') as Replica[]).filter((r) => r.spec.volumeName === name),
+      nodes: list('Node') as Node[],
+      settings: Settings.fromStrings(stored).settings.values,
+      nowMs: this.options.clock.nowMs(),
+      freshIds: Array.from({ length: 10 }, () => this.options.newId()),
+    };
+  }
+
+  async start(): Promise<void> {
+    for (const informer of this.informers.values()) informer.start();
+    await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
+    this.controller.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.controller.stop();
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+}

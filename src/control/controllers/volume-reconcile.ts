@@ -1,0 +1,318 @@
+// The volume controller's pure core (Longhorn's volume and volume-attachment controllers, reference
+// §2.2–2.4): from a Volume and what was observed of its attachment tickets, engine, replicas and
+// the nodes, decide the writes that move things along one step, with a note for every decision
+// that matters (placement, failure, reuse, attach, detach). One write per object per pass: the
+// store's events bring the volume back for the next step.
+import type { Action } from '../runtime/controller.ts';
+import type { Engine } from '../resources/engine.ts';
+import type { Node } from '../resources/node.ts';
+import { apiVersion } from '../resources/object-meta.ts';
+import type { Replica } from '../resources/replica.ts';
+import { attacherPriority, type AttachmentTicket, type VolumeAttachment } from '../resources/volume-attachment.ts';
+import type { Volume, VolumeRobustness, VolumeState, VolumeStatus } from '../resources/volume.ts';
+import { planReplica } from '../scheduler/replica-plan.ts';
+import type { SchedulerSettings } from '../scheduler/replica-scheduler.ts';
+
+/** Keeps a Volume until its engine and replicas are gone. */
+export const volumeFinalizer = 'shorthorn.io/volume';
+/** Keeps a Replica until the node agent has removed its data directory. */
+export const replicaDataFinalizer = 'shorthorn.io/replica-data';
+/** Label on engines and replicas naming their volume. */
+export const volumeLabel = 'shorthorn.io/volume';
+
+export interface VolumeObserved {
+  readonly attachment: VolumeAttachment | undefined;
+  /** Engines and replicas whose spec.volumeName is this volume. */
+  readonly engines: readonly Engine[];
+  readonly replicas: readonly Replica[];
+  readonly nodes: readonly Node[];
+  readonly settings: SchedulerSettings;
+  readonly nowMs: number;
+  /** Fresh 8-hex-digit ids for new replica names, from the injected Random. */
+  readonly freshIds: readonly string[];
+}
+
+export interface VolumeDecision {
+  readonly actions: Action[];
+  /** Decisions and their reasons, for the log. */
+  readonly notes: string[];
+}
+
+export function engineNameOf(volumeName: string): string {
+  return `${volumeName}-e-0`;
+}
+
+const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+/** The ticket that decides where the volume attaches: highest priority, then smallest id. */
+export function chooseTicket(attachment: VolumeAttachment | undefined): AttachmentTicket | undefined {
+  const tickets = Object.values(attachment?.spec.attachmentTickets ?? {});
+  return tickets.sort((a, b) => attacherPriority[b.type] - attacherPriority[a.type] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0];
+}
+
+function instanceStopped(state: string | undefined): boolean {
+  return state === undefined || state === 'stopped' || state === 'error';
+}
+
+export function replicaAddress(replica: Replica): string | undefined {
+  const { ip, port, currentState } = replica.status ?? {};
+  return currentState === 'running' && ip !== undefined && port !== undefined ? `${ip}:${port}` : undefined;
+}
+
+export function reconcileVolume(volume: Volume | undefined, observed: VolumeObserved): VolumeDecision {
+  const actions: Action[] = [];
+  const notes: string[] = [];
+  const engineName = volume === undefined ? undefined : engineNameOf(volume.metadata.name);
+  // Gone without its finalizer's cleanup (should not happen): delete what is left.
+  if (volume === undefined) {
+    for (const object of [...observed.engines, ...observed.replicas]) {
+      if (object.metadata.deletionTimestamp === undefined) actions.push({ type: 'delete', kind: object.kind, name: object.metadata.name });
+    }
+    return { actions, notes };
+  }
+  const name = volume.metadata.name;
+  const status: VolumeStatus = volume.status ?? {};
+
+  if (volume.metadata.deletionTimestamp !== undefined) {
+    for (const object of [...observed.engines, ...observed.replicas, ...(observed.attachment === undefined ? [] : [observed.attachment])]) {
+      if (object.metadata.deletionTimestamp === undefined) actions.push({ type: 'delete', kind: object.kind, name: object.metadata.name });
+    }
+    if (observed.engines.length === 0 && observed.replicas.length === 0) {
+      const finalizers = (volume.metadata.finalizers ?? []).filter((f) => f !== volumeFinalizer);
+      actions.push({ type: 'update', object: { ...volume, metadata: { ...volume.metadata, finalizers } } });
+      notes.push(`volume ${name}: engine and replicas removed; releasing the volume`);
+    } else if (status.state !== 'deleting') {
+      actions.push({ type: 'updateStatus', object: { ...volume, status: { ...status, state: 'deleting' } } });
+      notes.push(`volume ${name}: deleting ${observed.engines.length} engine(s) and ${observed.replicas.length} replica(s)`);
+    }
+    return { actions, notes };
+  }
+
+  if (!(volume.metadata.finalizers ?? []).includes(volumeFinalizer)) {
+    actions.push({ type: 'update', object: { ...volume, metadata: { ...volume.metadata, finalizers: [...(volume.metadata.finalizers ?? []), volumeFinalizer] } } });
+    return { actions, notes };
+  }
+  if (observed.attachment === undefined) {
+    const attachment: VolumeAttachment = {
+      apiVersion, kind: 'VolumeAttachment', metadata: { name, labels: { [volumeLabel]: name } },
+      spec: { volume: name, attachmentTickets: {} },
+    };
+    actions.push({ type: 'create', object: attachment });
+  }
+  let engine = observed.engines.find((e) => e.metadata.name === engineName);
+  if (engine === undefined && engineName !== undefined) {
+    const created: Engine = {
+      apiVersion, kind: 'Engine', metadata: { name: engineName, labels: { [volumeLabel]: name } },
+      spec: {
+        volumeName: name, volumeSize: volume.spec.size, desireState: 'stopped', frontend: volume.spec.frontend,
+        epoch: 0, minimumWriteReplicas: volume.spec.minimumWriteReplicas, replicaAddressMap: {}, active: true,
+      },
+    };
+    actions.push({ type: 'create', object: created });
+    engine = created;
+  }
+  if (engine === undefined) return { actions, notes };
+
+  // ---- replica health from the engine's view and the agents' reports ----
+  const nowText = isoTime(observed.nowMs);
+  const modes = engine.status?.currentState === 'running' ? (engine.status.replicaModeMap ?? {}) : {};
+  const replicas = observed.replicas.filter((r) => r.metadata.deletionTimestamp === undefined);
+  const replicaUpdates = new Map<string, Replica>();
+  const updateReplica = (replica: Replica, change: (r: Replica) => Replica): void => {
+    replicaUpdates.set(replica.metadata.name, change(replicaUpdates.get(replica.metadata.name) ?? replica));
+  };
+  for (const replica of replicas) {
+    const mode = modes[replica.metadata.name];
+    if (replica.spec.failedAt === undefined && replica.status?.currentState === 'error') {
+      notes.push(`replica ${replica.metadata.name} of ${name} failed: ${replica.status.errorMessage ?? 'process in error'}`);
+      updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, failedAt: nowText, lastFailedAt: nowText } }));
+    } else if (replica.spec.failedAt !== undefined && replica.status?.currentState === 'running') {
+      // Back within the wait: reuse it; the engine rebuilds it in place (only what changed).
+      notes.push(`replica ${replica.metadata.name} of ${name} is running again; reusing it (rebuild in place)`);
+      updateReplica(replica, (r) => {
+        const { failedAt: _failedAt, ...spec } = r.spec;
+        return { ...r, spec: { ...spec, rebuildRetryCount: r.spec.rebuildRetryCount + 1 } };
+      });
+    }
+    if (mode === 'RW' && (replica.spec.healthyAt === undefined || replica.spec.lastHealthyAt === undefined)) {
+      updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, healthyAt: r.spec.healthyAt ?? nowText, lastHealthyAt: nowText } }));
+    }
+  }
+  const current = replicas.map((r) => replicaUpdates.get(r.metadata.name) ?? r);
+
+  // ---- where the volume should be ----
+  const ticket = chooseTicket(observed.attachment);
+  const firstPlacement = status.state === undefined || status.state === 'creating';
+  const wantNode = ticket?.nodeID;
+  if (volume.spec.nodeID !== wantNode) {
+    const detached = status.state === 'detached';
+    if (volume.spec.nodeID !== undefined || detached) {
+      const { nodeID: _nodeID, ...rest } = volume.spec;
+      const nextNode = volume.spec.nodeID !== undefined || wantNode === undefined ? undefined : wantNode;
+      const spec: Volume['spec'] = nextNode === undefined ? rest : { ...rest, nodeID: nextNode };
+      notes.push(nextNode === undefined
+        ? `volume ${name}: detaching from ${volume.spec.nodeID ?? '?'} (${ticket === undefined ? 'no attachment ticket' : `ticket ${ticket.id} wants ${ticket.nodeID}`})`
+        : `volume ${name}: attaching to ${wantNode ?? '?'} for ticket ${ticket?.id ?? '?'}`);
+      actions.push({ type: 'update', object: { ...volume, spec } });
+      for (const r of replicaUpdates.values()) actions.push({ type: 'update', object: r });
+      return { actions, notes };
+    }
+  }
+  const nodeID = volume.spec.nodeID;
+  const attaching = nodeID !== undefined && (status.currentNodeID === undefined || status.currentNodeID === nodeID);
+
+  // ---- replicas: place missing ones (new volumes, and degraded attached volumes) ----
+  const conditions = [...(status.conditions ?? [])];
+  const setCondition = (type: string, ok: boolean, reason: string, message?: string): void => {
+    const i = conditions.findIndex((c) => c.type === type);
+    const old = conditions[i];
+    const next = {
+      type, status: ok ? 'True' as const : 'False' as const, reason,
+      ...(message === undefined ? {} : { message: message.slice(0, 4000) }),
+      lastTransitionTime: old !== undefined && old.status === (ok ? 'True' : 'False') ? (old.lastTransitionTime ?? nowText) : nowText,
+    };
+    if (i >= 0) conditions[i] = next;
+    else conditions.push(next);
+  };
+  let requeueMs: number | undefined;
+  const created: Replica[] = [];
+  if (firstPlacement || status.state === 'attached') {
+    let missing = volume.spec.numberOfReplicas - current.filter((r) => r.spec.failedAt === undefined).length;
+    let ids = 0;
+    let scheduled = true;
+    while (missing > 0) {
+      const plan = planReplica({ volume, nodes: observed.nodes, replicas: [...current, ...created], settings: observed.settings, nowMs: observed.nowMs });
+      if (plan.kind === 'create') {
+        const id = observed.freshIds[ids++];
+        if (id === undefined) break;
+        const replica: Replica = {
+          apiVersion, kind: 'Replica',
+          metadata: { name: `${name}-r-${id}`, labels: { [volumeLabel]: name }, finalizers: [replicaDataFinalizer] },
+          spec: {
+            volumeName: name, volumeSize: volume.spec.size, nodeID: plan.placement.nodeID, engineName: engine.metadata.name,
+            desireState: attaching && status.state !== 'detached' && !firstPlacement ? 'running' : 'stopped',
+            diskID: plan.placement.diskID, diskPath: plan.placement.diskPath, dataDirectoryName: `${name}-${id}`,
+            active: true, rebuildRetryCount: 0, evictionRequested: false,
+          },
+        };
+        notes.push(`volume ${name}: placed replica ${replica.metadata.name} on node ${plan.placement.nodeID} disk ${plan.placement.diskName}`);
+        created.push(replica);
+        actions.push({ type: 'create', object: replica });
+      } else if (plan.kind === 'reuse') {
+        // Reusable, but its process is not back yet (a running one was taken back above): the
+        // node agent restarts it with back-off; look again soon.
+        notes.push(`volume ${name}: waiting for failed replica ${plan.replica.metadata.name} to run again (reuse)`);
+        requeueMs = 2000;
+        break;
+      } else if (plan.kind === 'wait') {
+        notes.push(`volume ${name}: waiting until ${isoTime(plan.untilMs)} for ${plan.waitingFor.join(', ')} to come back before placing a new replica`);
+        requeueMs = Math.max(1000, plan.untilMs - observed.nowMs);
+        break;
+      } else {
+        scheduled = false;
+        notes.push(`volume ${name}: cannot place a replica (${plan.reason}): ${plan.message}`);
+        setCondition('Scheduled', false, plan.reason, plan.message);
+        requeueMs = 5000;
+        break;
+      }
+      missing--;
+    }
+    if (scheduled) setCondition('Scheduled', true, 'ReplicasScheduled');
+  }
+
+  // ---- attach or detach the engine and replicas ----
+  const all = [...current, ...created];
+  const usable = all.filter((r) => r.spec.failedAt === undefined && r.spec.nodeID !== undefined && !created.includes(r));
+  let state: VolumeState;
+  let currentNodeID = status.currentNodeID;
+  let engineWrite: Engine | undefined;
+  if (!attaching || nodeID === undefined) {
+    for (const r of all) if (r.spec.desireState !== 'stopped' && !created.includes(r)) updateReplica(r, (x) => ({ ...x, spec: { ...x.spec, desireState: 'stopped' } }));
+    if (engine.spec.desireState !== 'stopped') engineWrite = { ...engine, spec: { ...engine.spec, desireState: 'stopped' } };
+    const allStopped = instanceStopped(engine.status?.currentState) && all.every((r) => instanceStopped(r.status?.currentState));
+    if (firstPlacement && all.length === 0) state = 'creating';
+    else state = allStopped && engine.spec.desireState === 'stopped' ? 'detached' : 'detaching';
+    if (state === 'detached' && currentNodeID !== undefined) {
+      notes.push(`volume ${name}: detached from ${currentNodeID}`);
+      currentNodeID = undefined;
+    }
+  } else {
+    for (const r of usable) if (r.spec.desireState !== 'running') updateReplica(r, (x) => ({ ...x, spec: { ...x.spec, desireState: 'running' } }));
+    const addresses: Record<string, string> = {};
+    for (const r of usable) {
+      const address = replicaAddress(r);
+      if (address !== undefined) addresses[r.metadata.name] = address;
+    }
+    state = 'attaching';
+    if (engine.spec.desireState === 'stopped') {
+      // Start the engine only with every usable replica running, so it starts with all of them.
+      const ready = usable.length > 0 && usable.every((r) => addresses[r.metadata.name] !== undefined);
+      if (ready && instanceStopped(engine.status?.currentState)) {
+        engineWrite = {
+          ...engine,
+          spec: {
+            ...engine.spec, nodeID, desireState: 'running', epoch: engine.spec.epoch + 1, replicaAddressMap: addresses,
+            volumeSize: volume.spec.size, minimumWriteReplicas: volume.spec.minimumWriteReplicas, frontend: volume.spec.frontend,
+          },
+        };
+        notes.push(`volume ${name}: starting engine on ${nodeID} with epoch ${engine.spec.epoch + 1} and replicas ${Object.keys(addresses).sort().join(', ')}`);
+      }
+    } else {
+      // Running: the write set follows the usable running replicas; the node agent rebuilds the
+      // ones the engine does not have (or has as ERR).
+      const map = { ...engine.spec.replicaAddressMap };
+      for (const key of Object.keys(map)) if (!all.some((r) => r.metadata.name === key)) delete map[key];
+      for (const [key, address] of Object.entries(addresses)) map[key] = address;
+      if (JSON.stringify(map) !== JSON.stringify(engine.spec.replicaAddressMap)) {
+        engineWrite = { ...engine, spec: { ...engine.spec, replicaAddressMap: map } };
+        notes.push(`volume ${name}: engine write set is now ${Object.keys(map).sort().join(', ')}`);
+      }
+      if (engine.status?.currentState === 'running') {
+        state = 'attached';
+        if (currentNodeID !== nodeID) notes.push(`volume ${name}: attached on ${nodeID}`);
+        currentNodeID = nodeID;
+      }
+    }
+  }
+
+  // ---- robustness: RW replicas in the running engine ----
+  let robustness: VolumeRobustness = 'unknown';
+  let lastDegradedAt = status.lastDegradedAt;
+  if (state === 'attached') {
+    const rw = all.filter((r) => modes[r.metadata.name] === 'RW').length;
+    robustness = rw === 0 ? 'faulted' : rw >= volume.spec.numberOfReplicas ? 'healthy' : 'degraded';
+    if (robustness === 'degraded' && status.robustness !== 'degraded') {
+      lastDegradedAt = nowText;
+      notes.push(`volume ${name}: degraded, ${rw} of ${volume.spec.numberOfReplicas} replicas RW`);
+    }
+    if (robustness !== status.robustness && robustness !== 'degraded') notes.push(`volume ${name}: ${robustness}`);
+  }
+
+  for (const r of replicaUpdates.values()) if (!created.some((c) => c.metadata.name === r.metadata.name)) actions.push({ type: 'update', object: r });
+  if (engineWrite !== undefined) actions.push({ type: 'update', object: engineWrite });
+  if (observed.attachment !== undefined) {
+    const ticketStatuses = Object.fromEntries(
+      Object.values(observed.attachment.spec.attachmentTickets).map((t) => [
+        t.id,
+        { id: t.id, satisfied: state === 'attached' && currentNodeID === t.nodeID, ...(t.generation === undefined ? {} : { generation: t.generation }) },
+      ]),
+    );
+    const vaStatus = { ...observed.attachment.status, attachmentTicketStatuses: ticketStatuses };
+    if (JSON.stringify(vaStatus) !== JSON.stringify(observed.attachment.status ?? {})) {
+      actions.push({ type: 'updateStatus', object: { ...observed.attachment, status: vaStatus } });
+    }
+  }
+  const { currentNodeID: _c, lastDegradedAt: _l, ...statusRest } = status;
+  const nextStatus: VolumeStatus = {
+    ...statusRest,
+    state,
+    robustness,
+    conditions,
+    ...(currentNodeID === undefined ? {} : { currentNodeID }),
+    ...(lastDegradedAt === undefined ? {} : { lastDegradedAt }),
+    ...(engine.status?.generation === undefined ? {} : { generation: engine.status.generation }),
+  };
+  if (JSON.stringify(nextStatus) !== JSON.stringify(status)) actions.push({ type: 'updateStatus', object: { ...volume, status: nextStatus } });
+  if (requeueMs !== undefined) actions.push({ type: 'requeueAfter', delayMs: requeueMs });
+  return { actions, notes };
+}
