@@ -8,6 +8,10 @@ import { registerEngineCommand } from './engine-command.ts';
 import { registerNodeCommand } from './node-command.ts';
 import { registerManagerCommand } from './manager-command.ts';
 import { registerApiCommand } from './api-command.ts';
+import { registerVolumeCommands } from '../cli/volume-commands.ts';
+import { registerSnapshotCommands } from '../cli/snapshot-commands.ts';
+import { registerNodeClientCommands } from '../cli/node-commands.ts';
+import { registerSettingCommands } from '../cli/setting-commands.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -25,5 +29,10 @@ registerEngineCommand(program);
 registerNodeCommand(program);
 registerManagerCommand(program);
 registerApiCommand(program);
+registerVolumeCommands(program);
+registerSnapshotCommands(program);
+// After registerNodeCommand: `node list|update` become subcommands of the node agent's command.
+registerNodeClientCommands(program);
+registerSettingCommands(program);
 
 await program.parseAsync(process.argv);
