@@ -10,7 +10,7 @@ import type { Snapshot } from '../control/resources/snapshot.ts';
 import type { Volume } from '../control/resources/volume.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { ApiError, errorBody, toApiError, type ApiErrorCode } from './api-error.ts';
-import { apiBodySizeMaxBytes, apiParamLengthMax, apiRequestTimeoutMs, apiTokenLengthMax } from './api-limits.ts';
+import { apiBodySizeMaxBytes, apiParamLengthMax, apiRequestTimeoutMs, apiTokenLengthMax } from '../lib/limits.ts';
 import { tokenMatches } from './api-token.ts';
 import { EventHub } from './event-hub.ts';
 import { registerEventStream } from './event-stream.ts';

@@ -9,7 +9,7 @@ import type { Resource } from '../control/resources/object-meta.ts';
 import { resourceKinds, type KindName } from '../control/resources/resource-kinds.ts';
 import type { Volume } from '../control/resources/volume.ts';
 import { isStoreError, type ResourceStore, type WatchEventType } from '../control/store/resource-store.ts';
-import { apiEventHistoryMax } from './api-limits.ts';
+import { apiEventHistoryMax } from '../lib/limits.ts';
 import { resourceView, volumeView, type ResourceView } from './resource-view.ts';
 
 export interface ChangeEvent {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isKindName } from '../control/resources/resource-kinds.ts';
 import { ApiError } from './api-error.ts';
-import { apiStreamBacklogMax, apiStreamClientsMax, apiStreamPingIntervalMs } from './api-limits.ts';
+import { apiStreamBacklogMax, apiStreamClientsMax, apiStreamPingIntervalMs } from '../lib/limits.ts';
 import type { ChangeEvent, EventHub } from './event-hub.ts';
 
 export function registerEventStream(app: FastifyInstance, hub: EventHub): void {

@@ -10,7 +10,7 @@ import { isSettingName, settingDefinition, settingNames, type SettingName } from
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { settingValueLengthMax } from '../lib/limits.ts';
 import { ApiError } from './api-error.ts';
-import { apiConflictRetriesMax } from './api-limits.ts';
+import { apiConflictRetriesMax } from '../lib/limits.ts';
 import { checkInput } from './input-check.ts';
 import { collectionView, resourceView, type ResourceView } from './resource-view.ts';
 import { checkName } from './store-access.ts';

@@ -4,7 +4,7 @@
 import { nameProblem, type Resource } from '../control/resources/object-meta.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { ApiError } from './api-error.ts';
-import { apiConflictRetriesMax, apiListItemsMax } from './api-limits.ts';
+import { apiConflictRetriesMax, apiListItemsMax } from '../lib/limits.ts';
 
 export function checkName(name: string, what: string): string {
   const problem = nameProblem(name);

@@ -11,7 +11,7 @@ import type { Volume } from '../control/resources/volume.ts';
 import type { VolumeAttachment } from '../control/resources/volume-attachment.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { ApiError } from './api-error.ts';
-import { apiConflictRetriesMax } from './api-limits.ts';
+import { apiConflictRetriesMax } from '../lib/limits.ts';
 import { checkInput } from './input-check.ts';
 import {
   collectionView,
