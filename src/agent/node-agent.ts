@@ -16,6 +16,8 @@ import type { Engine, EngineStatus, ReplicaMode } from '../control/resources/eng
 import type { DiskSpec, DiskStatus, Node, NodeStatus } from '../control/resources/node.ts';
 import { apiVersion, type Resource } from '../control/resources/object-meta.ts';
 import type { Replica, ReplicaStatus } from '../control/resources/replica.ts';
+import { nodeLeaseName } from '../control/controllers/node-liveness.ts';
+import { replicaDataFinalizer } from '../control/controllers/volume-reconcile.ts';
 import { Informer } from '../control/runtime/informer.ts';
 import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
 import type { Timers } from '../control/runtime/timers.ts';
@@ -35,8 +37,8 @@ import {
 } from './instance-plan.ts';
 import { isSameProcess, loadProcessTable, readProc, saveProcessTable, type ProcessEntry } from './process-table.ts';
 
-/** The finalizer that keeps a Replica resource until the agent has removed its data. */
-export const replicaDataFinalizer = 'shorthorn.io/replica-data';
+/** The finalizer the agent removes once a deleted replica's data is gone (defined with the volume controller). */
+export { replicaDataFinalizer };
 
 export type NodeAgentErrorCode = 'lease_held' | 'bad_disk';
 export class NodeAgentError extends ShorthornError<NodeAgentErrorCode> {}
@@ -120,7 +122,7 @@ export class NodeAgent {
     this.replicas = new Informer(options.store, 'Replica', { timers: options.timers, onError });
     this.engines = new Informer(options.store, 'Engine', { timers: options.timers, onError });
     this.lease = new LeaseKeeper(options.store, {
-      name: `node-${options.nodeName}`,
+      name: nodeLeaseName(options.nodeName),
       // The holder is the node, not this process: a restarted agent renews its own lease at once.
       holder: options.nodeName,
       ttlMs: options.leaseTtlMs ?? 15_000,

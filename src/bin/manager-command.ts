@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { toError } from '../lib/errors.ts';
+import { NodeLivenessMonitor } from '../control/controllers/node-liveness.ts';
 import { VolumeController } from '../control/controllers/volume-controller.ts';
 import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
 import { managerLeaseName } from '../control/runtime/ownership.ts';
@@ -41,13 +42,16 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     newId: () => randomBytes(4).toString('hex'),
   });
   await volumes.start();
+  const liveness = new NodeLivenessMonitor({ store, clock: systemClock, timers: realTimers, log });
+  liveness.start();
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping`);
-    volumes
+    liveness
       .stop()
+      .then(() => volumes.stop())
       .then(() => lease.stop())
       .then(() => store.close())
       .then(

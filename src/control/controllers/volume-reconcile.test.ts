@@ -10,6 +10,7 @@ import { validateResource } from '../resources/validate-resource.ts';
 import type { VolumeAttachment } from '../resources/volume-attachment.ts';
 import type { Volume } from '../resources/volume.ts';
 import { Settings } from '../settings/settings.ts';
+import { markNodeDown } from './node-liveness.ts';
 import { engineNameOf, reconcileVolume, volumeFinalizer, type VolumeObserved } from './volume-reconcile.ts';
 
 const gib = 1024 ** 3;
@@ -128,4 +129,41 @@ test('deletion deletes the engine and replicas first, then releases the volume',
   assert.deepEqual(step1.actions.filter((a) => a.type === 'delete').map((a) => (a.type === 'delete' ? a.kind : '')).sort(), ['Engine', 'Replica', 'VolumeAttachment']);
   const step2 = reconcileVolume(deleting, observed({ attachment: undefined }));
   assert.deepEqual((updated(step2.actions, 'Volume')[0] as Volume).metadata.finalizers, []);
+});
+
+test('a failed replica that stays down: wait for replica-replenishment-wait-interval, then a new one elsewhere', () => {
+  const ticket: VolumeAttachment = { ...observed().attachment!, spec: { volume: 'vol-a', attachmentTickets: { t1: { id: 't1', type: 'shorthorn-api', nodeID: 'n1' } } } };
+  const failedAt = new Date(nowMs - 1000).toISOString();
+  const replicas = [
+    replica('vol-a-r-00000001', 'n1', { desireState: 'running' }, { currentState: 'running', ip: '127.0.0.1', port: 10001 }),
+    replica('vol-a-r-00000002', 'n2', { desireState: 'running', failedAt, lastFailedAt: failedAt, healthyAt: failedAt }, { currentState: 'error' }),
+  ];
+  const nodes = [node('n1'), node('n2'), node('n3')];
+  // n2 (where the failed replica lives) is down, so the replica cannot be reused in place.
+  nodes[1] = { ...nodes[1]!, status: { ...nodes[1]!.status, conditions: [{ type: 'Ready', status: 'False' }] } };
+  const volume: Volume = {
+    ...baseVolume,
+    spec: { ...baseVolume.spec, numberOfReplicas: 2, nodeID: 'n1' },
+    status: { state: 'attached', robustness: 'degraded', currentNodeID: 'n1', lastDegradedAt: new Date(nowMs - 1000).toISOString() },
+  };
+  const running = engine({ nodeID: 'n1', desireState: 'running', epoch: 1, replicaAddressMap: { 'vol-a-r-00000001': '127.0.0.1:10001', 'vol-a-r-00000002': '127.0.0.1:10002' } },
+    { currentState: 'running', replicaModeMap: { 'vol-a-r-00000001': 'RW', 'vol-a-r-00000002': 'ERR' } });
+  const waiting = reconcileVolume(volume, observed({ attachment: ticket, engines: [running], replicas, nodes }));
+  assert.equal(created(waiting.actions, 'Replica').length, 0);
+  assert.ok(waiting.notes.some((n) => n.includes('waiting until')), waiting.notes.join('\n'));
+  const map = (updated(waiting.actions, 'Engine')[0] as Engine | undefined)?.spec.replicaAddressMap;
+  assert.deepEqual(Object.keys(map ?? {}), ['vol-a-r-00000001'], 'the failed replica leaves the write set');
+
+  const later = reconcileVolume(volume, observed({ attachment: ticket, engines: [running], replicas, nodes, nowMs: nowMs + 601_000 }));
+  const added = created(later.actions, 'Replica') as Replica[];
+  assert.deepEqual(added.map((r) => [r.spec.nodeID, r.spec.desireState]), [['n3', 'running']]);
+});
+
+test('node liveness: a node whose agent lease is gone becomes not Ready, once', () => {
+  const up = node('n1');
+  assert.equal(markNodeDown(up, true, nowMs), undefined);
+  const down = markNodeDown(up, false, nowMs);
+  assert.deepEqual(down?.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+  assert.ok(validateResource('Node', down).ok);
+  assert.equal(markNodeDown(down, false, nowMs + 1000), undefined, 'no rewrite while it stays down');
 });

@@ -121,12 +121,17 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   const updateReplica = (replica: Replica, change: (r: Replica) => Replica): void => {
     replicaUpdates.set(replica.metadata.name, change(replicaUpdates.get(replica.metadata.name) ?? replica));
   };
+  const nodeReady = (nodeID: string | undefined): boolean =>
+    observed.nodes.find((n) => n.metadata.name === nodeID)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
   for (const replica of replicas) {
     const mode = modes[replica.metadata.name];
-    if (replica.spec.failedAt === undefined && replica.status?.currentState === 'error') {
-      notes.push(`replica ${replica.metadata.name} of ${name} failed: ${replica.status.errorMessage ?? 'process in error'}`);
+    // What a down node's agent last wrote is stale: its replicas count as failed while they should run.
+    const nodeDown = replica.spec.nodeID !== undefined && replica.spec.desireState === 'running' && !nodeReady(replica.spec.nodeID);
+    if (replica.spec.failedAt === undefined && (replica.status?.currentState === 'error' || nodeDown)) {
+      const why = nodeDown ? `node ${replica.spec.nodeID ?? '?'} is not ready` : (replica.status?.errorMessage ?? 'process in error');
+      notes.push(`replica ${replica.metadata.name} of ${name} failed: ${why}`);
       updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, failedAt: nowText, lastFailedAt: nowText } }));
-    } else if (replica.spec.failedAt !== undefined && replica.status?.currentState === 'running') {
+    } else if (replica.spec.failedAt !== undefined && replica.status?.currentState === 'running' && nodeReady(replica.spec.nodeID)) {
       // Back within the wait: reuse it; the engine rebuilds it in place (only what changed).
       notes.push(`replica ${replica.metadata.name} of ${name} is running again; reusing it (rebuild in place)`);
       updateReplica(replica, (r) => {
@@ -260,8 +265,10 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     } else {
       // Running: the write set follows the usable running replicas; the node agent rebuilds the
       // ones the engine does not have (or has as ERR).
+      // A failed replica leaves the write set (the agent would otherwise keep asking the engine to
+      // rebuild an address nobody serves); it comes back when it runs again and is reused.
       const map = { ...engine.spec.replicaAddressMap };
-      for (const key of Object.keys(map)) if (!all.some((r) => r.metadata.name === key)) delete map[key];
+      for (const key of Object.keys(map)) if (!usable.some((r) => r.metadata.name === key)) delete map[key];
       for (const [key, address] of Object.entries(addresses)) map[key] = address;
       if (JSON.stringify(map) !== JSON.stringify(engine.spec.replicaAddressMap)) {
         engineWrite = { ...engine, spec: { ...engine.spec, replicaAddressMap: map } };
