@@ -2,9 +2,8 @@
 // later). The bearer token is made in the data directory on first start (DATA/api-token, 0600).
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createApiServer } from '../api/api-server.ts';
 import { ensureApiToken } from '../api/api-token.ts';
-import { openStore, type StoreSpec } from '../control/store/open-store.ts';
+import type { StoreSpec } from '../control/store/open-store.ts';
 import { toError } from '../lib/errors.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -36,6 +35,9 @@ async function runApi(options: ApiCommandOptions): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port ${options.port} is not a TCP port`);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const token = await ensureApiToken(dataDir);
+  // Loaded here, not at the top: fastify, prom-client and the store drivers take most of a second
+  // to load, and every other `shorthorn` command (the CLI above all) would pay for it.
+  const [{ createApiServer }, { openStore }] = await Promise.all([import('../api/api-server.ts'), import('../control/store/open-store.ts')]);
   const store = openStore(spec, { clock: systemClock });
   const log = (message: string): void => {
     process.stderr.write(`shorthorn api: ${message}\n`);
