@@ -5,7 +5,7 @@
 // instance-plan.ts what to do, does it, and writes what it observed to the resources' status.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -386,9 +386,13 @@ export class NodeAgent {
 
   private async execute(action: InstanceAction, desired: readonly DesiredInstance[], nowMs: number): Promise<void> {
     switch (action.type) {
-      case 'start':
+      case 'start': {
+        const launch = desired.find((d) => d.name === action.name)?.launch;
+        // A killed engine leaves its socket file behind, and listen() refuses an existing path.
+        if (launch?.kind === 'engine') rmSync(launch.socketPath, { force: true });
         this.startProcess(action.name, action.kind, action.port, action.args);
         return;
+      }
       case 'stop': {
         const t = this.tracked.get(action.name);
         if (t === undefined) return;

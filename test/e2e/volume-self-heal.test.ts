@@ -3,7 +3,8 @@
 // replica per node, attached through a VolumeAttachment ticket, written and verified with qemu-io
 // through the engine's NBD socket; a replica process is killed with SIGKILL mid-use, the agent
 // restarts it, the engine rebuilds it, the volume is healthy again, the data verifies and a scrub
-// finds every replica identical. Then detach, and delete (replica data removed).
+// finds every replica identical. The engine is killed too and comes back with its data. Then
+// detach, and delete (replica data removed).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -142,6 +143,19 @@ test('a 3-replica volume places, attaches, survives a killed replica, heals, det
       if (scrub.replicas.length !== 3) console.log(agents[0]!.output(), manager.output());
       assert.equal(scrub.replicas.length, 3, `scrub: ${JSON.stringify(scrub)}; engine: ${await (await fetch(`${control}/v1/status`)).text()}`);
       assert.deepEqual(scrub.mismatches, []);
+
+      // SIGKILL the engine: the agent starts it again on the same socket; the replicas are all of
+      // the same generation, so it comes back with all three and the data is there.
+      const enginePid = ((await store.get('Engine', `${volumeName}-e-0`)) as Engine).status!.pid!;
+      process.kill(enginePid, 'SIGKILL');
+      await waitFor('engine restarted and the volume healthy', async () => {
+        const e = (await store.get('Engine', `${volumeName}-e-0`)) as Engine;
+        const v = await getVolume();
+        const modes = Object.values(e.status?.replicaModeMap ?? {});
+        const back = e.status?.pid !== undefined && e.status.pid !== enginePid && e.status.currentState === 'running';
+        return back && modes.length === 3 && modes.every((m) => m === 'RW') && v.status?.state === 'attached' && v.status.robustness === 'healthy' ? true : undefined;
+      }, 30_000);
+      await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x5a 0 8M', '-c', 'read -P 0x6b 8M 8M', uri]);
 
       // Detach: remove the ticket.
       await setTickets({});
