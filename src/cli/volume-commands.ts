@@ -91,6 +91,7 @@ export function registerVolumeCommands(program: Command): void {
   withClientOptions(volume.command('list').alias('ls').description('list volumes')).action(async (options: ClientCommandOptions) =>
     runClientCommand(options, async (client, out) => {
       const list = await client.listVolumes();
+      if (list.truncated) process.stderr.write(`shorthorn: warning: only the first ${list.data.length} volumes are shown\n`);
       out.print(list.data, () => table(volumeHeaders, list.data.map(volumeRow)));
     }),
   );
@@ -106,7 +107,8 @@ export function registerVolumeCommands(program: Command): void {
     async (name: string, options: ClientCommandOptions) =>
       runClientCommand(options, async (client, out) => {
         const view = await client.deleteVolume(name);
-        out.print(view, () => `volume ${name} deleted\n`);
+        // With a finalizer (the manager's) the volume stays until its data is removed.
+        out.print(view, () => (view.metadata.deletionTimestamp === undefined ? `volume ${name} deleted\n` : `volume ${name} is being deleted\n`));
       }),
   );
 
