@@ -18,6 +18,7 @@ interface NodeCommandOptions {
   readonly portRange: string;
   readonly syncIntervalMs: string;
   readonly restartBackoffMs: string;
+  readonly leaseTtlMs: string;
 }
 
 function fail(message: string): never {
@@ -82,6 +83,7 @@ async function runNode(options: NodeCommandOptions): Promise<void> {
     log,
     syncIntervalMs: positiveInt(options.syncIntervalMs, '--sync-interval-ms'),
     restartBackoff: { baseMs: backoffMs, maxMs: Math.max(backoffMs, 60_000) },
+    leaseTtlMs: positiveInt(options.leaseTtlMs, '--lease-ttl-ms'),
   });
   await agent.start();
   let stopping = false;
@@ -116,6 +118,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--port-range <first-last>', 'ports for engine and replica processes', '10000-30000')
     .option('--sync-interval-ms <ms>', 'how often processes are checked and status reported', '1000')
     .option('--restart-backoff-ms <ms>', 'first restart delay after a crash (doubles per crash, up to 60 s)', '1000')
+    .option('--lease-ttl-ms <ms>', 'node lease time to live: the node is marked not ready this long after the agent stops', '15000')
     .action(async (options: NodeCommandOptions) => {
       await runNode(options);
     });

@@ -123,6 +123,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   };
   const nodeReady = (nodeID: string | undefined): boolean =>
     observed.nodes.find((n) => n.metadata.name === nodeID)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const healthyCount = replicas.filter((r) => r.spec.failedAt === undefined).length;
   for (const replica of replicas) {
     const mode = modes[replica.metadata.name];
     // What a down node's agent last wrote is stale: its replicas count as failed while they should run.
@@ -131,6 +132,12 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       const why = nodeDown ? `node ${replica.spec.nodeID ?? '?'} is not ready` : (replica.status?.errorMessage ?? 'process in error');
       notes.push(`replica ${replica.metadata.name} of ${name} failed: ${why}`);
       updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, failedAt: nowText, lastFailedAt: nowText } }));
+    } else if (replica.spec.failedAt !== undefined && healthyCount >= volume.spec.numberOfReplicas) {
+      // Replaced already: keep it stopped (and its data, for salvage) until cleanup decides.
+      if (replica.spec.desireState !== 'stopped') {
+        notes.push(`replica ${replica.metadata.name} of ${name} stays stopped: the volume has ${healthyCount} other replicas`);
+        updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, desireState: 'stopped' } }));
+      }
     } else if (replica.spec.failedAt !== undefined && replica.status?.currentState === 'running' && nodeReady(replica.spec.nodeID)) {
       // Back within the wait: reuse it; the engine rebuilds it in place (only what changed).
       notes.push(`replica ${replica.metadata.name} of ${name} is running again; reusing it (rebuild in place)`);

@@ -1,0 +1,88 @@
+// A whole control plane on one host for end-to-end tests: the embedded store, one `shorthorn node`
+// agent per node (own data dir, own disk, own port range) and one `shorthorn manager`, all real
+// processes, plus the helpers the tests share (store reads with retry on conflict, cleanup of the
+// engine and replica processes the agents started).
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { processTableFileName } from '../../src/agent/process-table.ts';
+import { isStoreError } from '../../src/control/store/resource-store.ts';
+import type { Resource } from '../../src/control/resources/object-meta.ts';
+import { SqliteStore } from '../../src/control/store/sqlite-store.ts';
+import { startDaemon, waitFor, type Daemon } from './daemon.ts';
+
+export interface LocalCluster {
+  readonly store: SqliteStore;
+  readonly agents: Map<string, Daemon>;
+  readonly manager: Daemon;
+  /** Start (again) the agent of one node, with the same arguments. */
+  startAgent(node: string): Promise<Daemon>;
+  /** Kill every engine and replica process the agents started (by the pids in their tables). */
+  killInstances(): void;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+export async function startLocalCluster(options: { dir: string; nodes: readonly string[]; leaseTtlMs?: number }): Promise<LocalCluster> {
+  const storeDir = join(options.dir, 'store');
+  const store = new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 });
+  // Ports from a range private to this run, so test files running in parallel do not collide.
+  const firstPort = 20000 + (process.pid % 250) * 80;
+  const agents = new Map<string, Daemon>();
+  const startAgent = async (node: string): Promise<Daemon> => {
+    const i = options.nodes.indexOf(node);
+    const disk = join(options.dir, `${node}-disk`);
+    await mkdir(disk, { recursive: true });
+    const agent = await startDaemon({
+      args: [
+        'node', '--name', node, '--data', join(options.dir, node), '--store', `embedded:${storeDir}`,
+        '--disk', disk, '--port-range', `${firstPort + i * 20}-${firstPort + i * 20 + 19}`,
+        '--sync-interval-ms', '200', '--restart-backoff-ms', '200', '--lease-ttl-ms', String(options.leaseTtlMs ?? 15_000),
+      ],
+      readyPattern: /node agent running/,
+    });
+    agents.set(node, agent);
+    return agent;
+  };
+  for (const node of options.nodes) await startAgent(node);
+  const manager = await startDaemon({ args: ['manager', '--store', `embedded:${storeDir}`, '--id', 'mgr-1'], readyPattern: /manager running/ });
+  return {
+    store,
+    agents,
+    manager,
+    startAgent,
+    killInstances: () => {
+      for (const node of options.nodes) {
+        const path = join(options.dir, node, processTableFileName);
+        if (!existsSync(path)) continue;
+        const table = JSON.parse(readFileSync(path, 'utf8')) as { entries: { pid?: number }[] };
+        for (const { pid } of table.entries) {
+          // Only processes still running from this test's directory: never a recycled pid.
+          if (pid === undefined || !isAlive(pid)) continue;
+          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(options.dir)) process.kill(pid, 'SIGKILL');
+        }
+      }
+    },
+  };
+}
+
+/** Read, change and write an object's spec, again on conflict (controllers write it too). */
+export async function updateWithRetry<T extends Resource>(store: SqliteStore, kind: string, name: string, change: (object: T) => T): Promise<void> {
+  await waitFor(`${kind} ${name} updated`, async () => {
+    const object = (await store.get(kind, name)) as T;
+    try {
+      await store.update(change(object));
+      return true;
+    } catch (error) {
+      if (isStoreError(error, 'conflict')) return undefined;
+      throw error;
+    }
+  });
+}
