@@ -3,9 +3,9 @@
 // to one second, so lease-expiry tests stay short.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.ts';
 
 export interface EtcdServer {
   readonly endpoint: string;
@@ -13,18 +13,6 @@ export interface EtcdServer {
   readonly dataDir: string;
   /** SIGTERM, then SIGKILL after a deadline; removes the data dir unless `keepData`. */
   stop(options?: { keepData?: boolean }): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function exited(child: ChildProcess): Promise<void> {

@@ -1,22 +1,10 @@
 // A replicated volume made of real processes for end-to-end tests: N `shorthorn replica` daemons
 // on fixed loopback ports (so a killed replica comes back at the same address), one
 // `shorthorn engine` serving NBD on a unix socket, and helpers to reach it with real clients.
-import { createServer } from 'node:net';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, startDaemon, waitFor, type Daemon } from './daemon.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './free-port.ts';
 
 export interface ReplicaProcess {
   readonly dir: string;
