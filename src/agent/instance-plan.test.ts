@@ -47,3 +47,9 @@ test('a process no resource mentions is stopped; ports run out visibly', () => {
 test('restart back-off doubles and is capped', () => {
   assert.deepEqual([0, 1, 2, 3, 10].map((n) => restartDelayMs(n, { baseMs: 100, maxMs: 500 })), [0, 100, 200, 400, 500]);
 });
+
+test('a crashed process whose port was taken by someone else restarts on another port', () => {
+  const crashed = proc('a', { pid: undefined, port: 100, failures: 1, lastError: 'exited with code 1' });
+  const plan = planInstances({ ...base, portsTaken: new Set([100]), desired: [replica('a')], known: [crashed] });
+  assert.equal(plan.actions[0]?.type === 'start' ? plan.actions[0].port : -1, 101);
+});

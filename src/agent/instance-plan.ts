@@ -104,8 +104,10 @@ export function planInstances(input: PlanInput): PlanResult {
     if (want.run && !want.deleting) {
       if (process?.pid !== undefined) continue;
       if (process !== undefined && process.restartAtMs > input.nowMs) continue;
-      // Keep a port across restarts: an engine knows a replica by its address.
-      const port = process?.port ?? allocatePort(input.portRange, used);
+      // Keep a port across restarts (an engine knows a replica by its address), unless something
+      // else has taken it meanwhile: then a new address, and the engine rebuilds the replica there.
+      const keep = process !== undefined && !(input.portsTaken?.has(process.port) ?? false);
+      const port = keep ? process.port : allocatePort(input.portRange, used);
       if (port === undefined) {
         noPort.push(want.name);
         continue;

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../lib/clock.ts';
 import { ShorthornError, toError } from '../lib/errors.ts';
@@ -91,6 +91,18 @@ const rebuildRetryMs = 3000;
 /** A stable disk name from its path, in Longhorn's `<prefix>-<hex>` style. */
 export function diskNameOf(path: string): string {
   return `disk-${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 8)}`;
+}
+
+/** A port found in use by another program is not tried again for this long. */
+const busyPortHoldMs = 60_000;
+
+/** Whether 127.0.0.1:port can be bound now (the daemon binds it a moment later). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
+  });
 }
 
 /** A process that has been ready this long has its failure count (and so its back-off) reset. */
@@ -286,6 +298,7 @@ export class NodeAgent {
       known: [...this.tracked.values()].map((t) => this.known(t)),
       nowMs,
       portRange: this.options.portRange,
+      portsTaken: this.portsTaken(nowMs),
       stopTimeoutMs: this.options.stopTimeoutMs ?? 10_000,
     });
     for (const action of plan.actions) await this.execute(action, desired, nowMs);
@@ -387,6 +400,14 @@ export class NodeAgent {
   private async execute(action: InstanceAction, desired: readonly DesiredInstance[], nowMs: number): Promise<void> {
     switch (action.type) {
       case 'start': {
+        // Another program (or another agent on this host) may hold the port: check before the
+        // daemon finds out by crashing, and leave the port alone for a while.
+        if (!(await portIsFree(action.port))) {
+          this.busyPorts.set(action.port, nowMs + busyPortHoldMs);
+          this.options.log(`port ${action.port} is in use by another process; ${action.kind} ${action.name} gets another port`);
+          this.requestSync();
+          return;
+        }
         const launch = desired.find((d) => d.name === action.name)?.launch;
         // A killed engine leaves its socket file behind, and listen() refuses an existing path.
         if (launch?.kind === 'engine') rmSync(launch.socketPath, { force: true });
@@ -563,6 +584,13 @@ export class NodeAgent {
   }
 
   private readonly rebuildAskedMs = new Map<string, number>();
+  /** Ports found in use by something else, until when (monotonic ms). */
+  private readonly busyPorts = new Map<number, number>();
+
+  private portsTaken(nowMs: number): Set<number> {
+    for (const [port, untilMs] of this.busyPorts) if (untilMs <= nowMs) this.busyPorts.delete(port);
+    return new Set(this.busyPorts.keys());
+  }
 
   private async reportStatuses(desired: readonly DesiredInstance[], problems: ReadonlyMap<string, string>): Promise<void> {
     const wanted = new Map(desired.map((d) => [d.name, d]));
@@ -575,6 +603,8 @@ export class NodeAgent {
       const want = wanted.get(name);
       const t = this.tracked.get(name);
       const problem = problems.get(name);
+      // Created after this pass read the informers: the next pass plans it and reports it.
+      if (want === undefined && problem === undefined) continue;
       const observed = want === undefined
         ? { state: 'error' as const, errorMessage: problem ?? 'not runnable' }
         : observedState(want, t === undefined ? undefined : this.known(t));

@@ -7,8 +7,7 @@
 // detach, and delete (replica data removed).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
 import { apiVersion } from '../../src/control/resources/object-meta.ts';
@@ -16,10 +15,8 @@ import type { Replica } from '../../src/control/resources/replica.ts';
 import { validateResource, withDefaults } from '../../src/control/resources/validate-resource.ts';
 import type { VolumeAttachment } from '../../src/control/resources/volume-attachment.ts';
 import type { Volume } from '../../src/control/resources/volume.ts';
-import { isStoreError } from '../../src/control/store/resource-store.ts';
-import { SqliteStore } from '../../src/control/store/sqlite-store.ts';
-import { processTableFileName } from '../../src/agent/process-table.ts';
-import { run, startDaemon, stopAll, waitFor, withTempDir, type Daemon } from '../harness/daemon.ts';
+import { run, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
+import { startLocalCluster, updateWithRetry, type LocalCluster } from '../harness/local-cluster.ts';
 
 after(stopAll);
 
@@ -27,48 +24,12 @@ const volumeName = 'vol-heal';
 const sizeBytes = 64 * 1024 * 1024;
 const nodes = ['node-1', 'node-2', 'node-3'];
 
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
-
-/** Kill what the agents started, by the pids in their process tables, if they still run from our dir. */
-function killAgentChildren(dir: string): void {
-  for (const node of nodes) {
-    const path = join(dir, node, processTableFileName);
-    if (!existsSync(path)) continue;
-    const table = JSON.parse(readFileSync(path, 'utf8')) as { entries: { pid?: number }[] };
-    for (const { pid } of table.entries) {
-      if (pid === undefined || !isAlive(pid)) continue;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) process.kill(pid, 'SIGKILL');
-    }
-  }
-}
-
 test('a 3-replica volume places, attaches, survives a killed replica, heals, detaches and deletes', async () => {
   await withTempDir('self-heal', async (dir) => {
-    const storeDir = join(dir, 'store');
-    const store = new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 });
-    const firstPort = 20000 + (process.pid % 300) * 60;
-    const agents: Daemon[] = [];
+    let cluster: LocalCluster | undefined;
     try {
-      for (const [i, node] of nodes.entries()) {
-        await mkdir(join(dir, `${node}-disk`), { recursive: true });
-        agents.push(await startDaemon({
-          args: [
-            'node', '--name', node, '--data', join(dir, node), '--store', `embedded:${storeDir}`,
-            '--disk', join(dir, `${node}-disk`), '--port-range', `${firstPort + i * 20}-${firstPort + i * 20 + 19}`,
-            '--sync-interval-ms', '200', '--restart-backoff-ms', '200',
-          ],
-          readyPattern: /node agent running/,
-        }));
-      }
-      const manager = await startDaemon({ args: ['manager', '--store', `embedded:${storeDir}`, '--id', 'mgr-1'], readyPattern: /manager running/ });
-
+      cluster = await startLocalCluster({ dir, nodes });
+      const { store, manager } = cluster;
       const volume = withDefaults('Volume', {
         apiVersion, kind: 'Volume', metadata: { name: volumeName }, spec: { size: sizeBytes, numberOfReplicas: 3 },
       });
@@ -87,19 +48,9 @@ test('a 3-replica volume places, attaches, survives a killed replica, heals, det
       assert.deepEqual(placed.map((r) => r.spec.nodeID).sort(), nodes, 'one replica per node (hard node anti-affinity)');
 
       // Attach through a ticket, as the API and CSI do.
-      // The manager writes the attachment's status too: re-read and retry on conflict.
-      const setTickets = async (tickets: VolumeAttachment['spec']['attachmentTickets']): Promise<void> => {
-        await waitFor('tickets written', async () => {
-          const va = (await store.get('VolumeAttachment', volumeName)) as VolumeAttachment;
-          try {
-            await store.update({ ...va, spec: { ...va.spec, attachmentTickets: tickets } });
-            return true;
-          } catch (error) {
-            if (isStoreError(error, 'conflict')) return undefined;
-            throw error;
-          }
-        });
-      };
+      // The manager writes the attachment's status too: updateWithRetry re-reads on conflict.
+      const setTickets = (tickets: VolumeAttachment['spec']['attachmentTickets']): Promise<void> =>
+        updateWithRetry<VolumeAttachment>(store, 'VolumeAttachment', volumeName, (va) => ({ ...va, spec: { ...va.spec, attachmentTickets: tickets } }));
       const ticketId = 'shorthorn-api-e2e';
       await setTickets({ [ticketId]: { id: ticketId, type: 'shorthorn-api', nodeID: 'node-1' } });
       const attached = await waitFor('volume attached and healthy', async () => {
@@ -140,7 +91,6 @@ test('a 3-replica volume places, attaches, survives a killed replica, heals, det
       const control = `http://127.0.0.1:${engine.status!.port!}`;
       assert.equal((await fetch(`${control}/v1/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'check' }) })).status, 200);
       const scrub = (await (await fetch(`${control}/v1/scrub`, { method: 'POST', body: '{}' })).json()) as { replicas: string[]; mismatches: unknown[] };
-      if (scrub.replicas.length !== 3) console.log(agents[0]!.output(), manager.output());
       assert.equal(scrub.replicas.length, 3, `scrub: ${JSON.stringify(scrub)}; engine: ${await (await fetch(`${control}/v1/status`)).text()}`);
       assert.deepEqual(scrub.mismatches, []);
 
@@ -172,10 +122,13 @@ test('a 3-replica volume places, attaches, survives a killed replica, heals, det
         return left === 0 ? true : undefined;
       }, 30_000);
       assert.ok(dataDirs.every((d) => !existsSync(d)), 'replica data removed by the agents');
+    } catch (error) {
+      process.stderr.write(`${cluster?.dump() ?? 'no cluster'}\n`);
+      throw error;
     } finally {
       await stopAll();
-      killAgentChildren(dir);
-      await store.close();
+      cluster?.killInstances();
+      await cluster?.store.close();
     }
   });
 });

@@ -2,7 +2,7 @@
 // agent per node (own data dir, own disk, own port range) and one `shorthorn manager`, all real
 // processes, plus the helpers the tests share (store reads with retry on conflict, cleanup of the
 // engine and replica processes the agents started).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processTableFileName } from '../../src/agent/process-table.ts';
@@ -19,6 +19,8 @@ export interface LocalCluster {
   startAgent(node: string): Promise<Daemon>;
   /** Kill every engine and replica process the agents started (by the pids in their tables). */
   killInstances(): void;
+  /** Every daemon's output and the instance logs, for a failing test's report. */
+  dump(): string;
 }
 
 export function isAlive(pid: number): boolean {
@@ -34,7 +36,8 @@ export async function startLocalCluster(options: { dir: string; nodes: readonly 
   const storeDir = join(options.dir, 'store');
   const store = new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 });
   // Ports from a range private to this run, so test files running in parallel do not collide.
-  const firstPort = 20000 + (process.pid % 250) * 80;
+  // Below Linux's ephemeral range (32768+); the agent skips ports it finds taken anyway.
+  const firstPort = 25000 + (process.pid % 90) * 80;
   const agents = new Map<string, Daemon>();
   const startAgent = async (node: string): Promise<Daemon> => {
     const i = options.nodes.indexOf(node);
@@ -58,6 +61,16 @@ export async function startLocalCluster(options: { dir: string; nodes: readonly 
     agents,
     manager,
     startAgent,
+    dump: () => {
+      const parts = [`--- manager\n${manager.output()}`];
+      for (const [node, agent] of agents) parts.push(`--- agent ${node}\n${agent.output()}`);
+      for (const node of options.nodes) {
+        const logs = join(options.dir, node, 'logs');
+        if (!existsSync(logs)) continue;
+        for (const file of readdirSync(logs)) parts.push(`--- ${node} ${file}\n${readFileSync(join(logs, file), 'utf8').slice(-4000)}`);
+      }
+      return parts.join('\n');
+    },
     killInstances: () => {
       for (const node of options.nodes) {
         const path = join(options.dir, node, processTableFileName);

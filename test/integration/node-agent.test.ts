@@ -82,7 +82,8 @@ test('node agent: runs, restarts, adopts and cleans up replica processes; report
     const diskPath = join(dir, 'disk1');
     const store = new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 });
     // Ports from a range private to this run, so parallel test files do not collide.
-    const firstPort = 20000 + (process.pid % 400) * 50;
+    // Below Linux's ephemeral range (32768+), where outgoing connections take their ports.
+    const firstPort = 20000 + (process.pid % 100) * 50;
     const agentArgs = [
       'node', '--name', nodeName, '--data', dataDir, '--store', `embedded:${storeDir}`,
       '--disk', `${diskPath}:ssd`, '--port-range', `${firstPort}-${firstPort + 49}`,

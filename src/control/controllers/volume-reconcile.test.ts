@@ -167,3 +167,28 @@ test('node liveness: a node whose agent lease is gone becomes not Ready, once', 
   assert.ok(validateResource('Node', down).ok);
   assert.equal(markNodeDown(down, false, nowMs + 1000), undefined, 'no rewrite while it stays down');
 });
+
+test('a failed, stopped replica on a ready node is started again to be reused, then taken back when it runs', () => {
+  const failedAt = new Date(nowMs - 1000).toISOString();
+  const ticket: VolumeAttachment = { ...observed().attachment!, spec: { volume: 'vol-a', attachmentTickets: { t1: { id: 't1', type: 'shorthorn-api', nodeID: 'n1' } } } };
+  const volume: Volume = {
+    ...baseVolume,
+    spec: { ...baseVolume.spec, numberOfReplicas: 2, nodeID: 'n1' },
+    status: { state: 'attached', robustness: 'degraded', currentNodeID: 'n1', lastDegradedAt: failedAt },
+  };
+  const healthy = replica('vol-a-r-00000001', 'n1', { desireState: 'running' }, { currentState: 'running', ip: '127.0.0.1', port: 10001 });
+  const failed = replica('vol-a-r-00000002', 'n2', { desireState: 'stopped', failedAt, lastFailedAt: failedAt }, { currentState: 'stopped' });
+  const up = engine({ nodeID: 'n1', desireState: 'running', epoch: 1, replicaAddressMap: { 'vol-a-r-00000001': '127.0.0.1:10001' } },
+    { currentState: 'running', replicaModeMap: { 'vol-a-r-00000001': 'RW' } });
+  const step1 = reconcileVolume(volume, observed({ attachment: ticket, engines: [up], replicas: [healthy, failed] }));
+  const restarted = (updated(step1.actions, 'Replica') as Replica[]).find((r) => r.metadata.name === failed.metadata.name);
+  assert.equal(restarted?.spec.desireState, 'running');
+  assert.equal(created(step1.actions, 'Replica').length, 0, 'no new replica while the old one can be reused');
+
+  const running = { ...failed, spec: { ...failed.spec, desireState: 'running' as const }, status: { currentState: 'running' as const, ip: '127.0.0.1', port: 10002 } };
+  const step2 = reconcileVolume(volume, observed({ attachment: ticket, engines: [up], replicas: [healthy, running] }));
+  const reused = (updated(step2.actions, 'Replica') as Replica[]).find((r) => r.metadata.name === failed.metadata.name);
+  assert.equal(reused?.spec.failedAt, undefined);
+  assert.equal(reused?.spec.rebuildRetryCount, 1);
+  assert.equal((updated(step2.actions, 'Engine')[0] as Engine).spec.replicaAddressMap['vol-a-r-00000002'], '127.0.0.1:10002');
+});

@@ -211,9 +211,14 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
         created.push(replica);
         actions.push({ type: 'create', object: replica });
       } else if (plan.kind === 'reuse') {
-        // Reusable, but its process is not back yet (a running one was taken back above): the
-        // node agent restarts it with back-off; look again soon.
-        notes.push(`volume ${name}: waiting for failed replica ${plan.replica.metadata.name} to run again (reuse)`);
+        // Reusable, but its process is not back yet (a running one was taken back above): ask
+        // for it to run if it was stopped, then the node agent starts it; look again soon.
+        if (plan.replica.spec.desireState !== 'running') {
+          notes.push(`volume ${name}: restarting failed replica ${plan.replica.metadata.name} to reuse it`);
+          updateReplica(plan.replica, (r) => ({ ...r, spec: { ...r.spec, desireState: 'running' } }));
+        } else {
+          notes.push(`volume ${name}: waiting for failed replica ${plan.replica.metadata.name} to run again (reuse)`);
+        }
         requeueMs = 2000;
         break;
       } else if (plan.kind === 'wait') {
