@@ -94,6 +94,9 @@ test('a dead node: its replica is replaced on a spare node and rebuilt; the volu
       const v = await getVolume();
       assert.equal(v.status?.robustness, 'healthy');
       assert.equal(Object.keys(((await store.get('Engine', `${volumeName}-e-0`)) as Engine).spec.replicaAddressMap).length, 3);
+    } catch (error) {
+      process.stderr.write(`${cluster?.dump() ?? 'no cluster'}\n`);
+      throw error;
     } finally {
       await stopAll();
       cluster?.killInstances();
