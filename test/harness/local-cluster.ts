@@ -6,13 +6,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processTableFileName } from '../../src/agent/process-table.ts';
-import { isStoreError } from '../../src/control/store/resource-store.ts';
+import { EtcdStore } from '../../src/control/store/etcd-store.ts';
+import { isStoreError, type ResourceStore } from '../../src/control/store/resource-store.ts';
 import type { Resource } from '../../src/control/resources/object-meta.ts';
 import { SqliteStore } from '../../src/control/store/sqlite-store.ts';
 import { startDaemon, waitFor, type Daemon } from './daemon.ts';
 
 export interface LocalCluster {
-  readonly store: SqliteStore;
+  readonly store: ResourceStore;
   readonly agents: Map<string, Daemon>;
   readonly manager: Daemon;
   /** Start (again) the agent of one node, with the same arguments. */
@@ -32,9 +33,18 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function startLocalCluster(options: { dir: string; nodes: readonly string[]; leaseTtlMs?: number }): Promise<LocalCluster> {
+export async function startLocalCluster(options: {
+  dir: string;
+  nodes: readonly string[];
+  leaseTtlMs?: number;
+  /** An etcd endpoint (http://127.0.0.1:PORT) instead of the embedded store. */
+  etcdEndpoint?: string;
+}): Promise<LocalCluster> {
   const storeDir = join(options.dir, 'store');
-  const store = new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 });
+  const store: ResourceStore = options.etcdEndpoint === undefined
+    ? new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 })
+    : new EtcdStore({ endpoints: [options.etcdEndpoint] });
+  const storeArg = options.etcdEndpoint === undefined ? `embedded:${storeDir}` : `etcd:${options.etcdEndpoint}`;
   // Ports from a range private to this run, so test files running in parallel do not collide.
   // Below Linux's ephemeral range (32768+); the agent skips ports it finds taken anyway.
   const firstPort = 25000 + (process.pid % 90) * 80;
@@ -45,7 +55,7 @@ export async function startLocalCluster(options: { dir: string; nodes: readonly 
     await mkdir(disk, { recursive: true });
     const agent = await startDaemon({
       args: [
-        'node', '--name', node, '--data', join(options.dir, node), '--store', `embedded:${storeDir}`,
+        'node', '--name', node, '--data', join(options.dir, node), '--store', storeArg,
         '--disk', disk, '--port-range', `${firstPort + i * 20}-${firstPort + i * 20 + 19}`,
         '--sync-interval-ms', '200', '--restart-backoff-ms', '200', '--lease-ttl-ms', String(options.leaseTtlMs ?? 15_000),
       ],
@@ -55,7 +65,7 @@ export async function startLocalCluster(options: { dir: string; nodes: readonly 
     return agent;
   };
   for (const node of options.nodes) await startAgent(node);
-  const manager = await startDaemon({ args: ['manager', '--store', `embedded:${storeDir}`, '--id', 'mgr-1'], readyPattern: /manager running/ });
+  const manager = await startDaemon({ args: ['manager', '--store', storeArg, '--id', 'mgr-1'], readyPattern: /manager running/ });
   return {
     store,
     agents,
@@ -87,7 +97,7 @@ export async function startLocalCluster(options: { dir: string; nodes: readonly 
 }
 
 /** Read, change and write an object's spec, again on conflict (controllers write it too). */
-export async function updateWithRetry<T extends Resource>(store: SqliteStore, kind: string, name: string, change: (object: T) => T): Promise<void> {
+export async function updateWithRetry<T extends Resource>(store: ResourceStore, kind: string, name: string, change: (object: T) => T): Promise<void> {
   await waitFor(`${kind} ${name} updated`, async () => {
     const object = (await store.get(kind, name)) as T;
     try {
