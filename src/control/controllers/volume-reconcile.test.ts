@@ -192,3 +192,22 @@ test('a failed, stopped replica on a ready node is started again to be reused, t
   assert.equal(reused?.spec.rebuildRetryCount, 1);
   assert.equal((updated(step2.actions, 'Engine')[0] as Engine).spec.replicaAddressMap['vol-a-r-00000002'], '127.0.0.1:10002');
 });
+
+test('a replaced failed replica is deleted once stale, and only while another replica is RW', () => {
+  const ticket: VolumeAttachment = { ...observed().attachment!, spec: { volume: 'vol-a', attachmentTickets: { t1: { id: 't1', type: 'shorthorn-api', nodeID: 'n1' } } } };
+  const volume: Volume = { ...baseVolume, spec: { ...baseVolume.spec, numberOfReplicas: 1, nodeID: 'n1', staleReplicaTimeout: 10 }, status: { state: 'attached', robustness: 'healthy', currentNodeID: 'n1' } };
+  const failedAt = new Date(nowMs - 5 * 60_000).toISOString();
+  const healthy = replica('vol-a-r-00000001', 'n1', { desireState: 'running' }, { currentState: 'running', ip: '127.0.0.1', port: 10001 });
+  const old = replica('vol-a-r-00000002', 'n2', { desireState: 'stopped', failedAt, lastFailedAt: failedAt }, { currentState: 'stopped' });
+  const rw = engine({ nodeID: 'n1', desireState: 'running', epoch: 1, replicaAddressMap: { 'vol-a-r-00000001': '127.0.0.1:10001' } },
+    { currentState: 'running', replicaModeMap: { 'vol-a-r-00000001': 'RW' } });
+  const deletes = (actions: readonly Action[]): string[] => actions.flatMap((a) => (a.type === 'delete' ? [a.name] : []));
+  const young = reconcileVolume(volume, observed({ attachment: ticket, engines: [rw], replicas: [healthy, old] }));
+  assert.deepEqual(deletes(young.actions), [], 'failed 5 min ago, timeout 10 min: kept');
+  const stale = reconcileVolume(volume, observed({ attachment: ticket, engines: [rw], replicas: [healthy, old], nowMs: nowMs + 6 * 60_000 }));
+  assert.deepEqual(deletes(stale.actions), ['vol-a-r-00000002']);
+  assert.ok(stale.notes.some((n) => n.includes('deleting failed replica')));
+  const noRw = engine({ ...rw.spec }, { currentState: 'running', replicaModeMap: { 'vol-a-r-00000001': 'WO' } });
+  const unsafe = reconcileVolume(volume, observed({ attachment: ticket, engines: [noRw], replicas: [healthy, old], nowMs: nowMs + 6 * 60_000 }));
+  assert.deepEqual(deletes(unsafe.actions), [], 'no RW replica holds the data for sure: kept');
+});

@@ -7,7 +7,7 @@ import type { Action } from '../runtime/controller.ts';
 import type { Engine } from '../resources/engine.ts';
 import type { Node } from '../resources/node.ts';
 import { apiVersion } from '../resources/object-meta.ts';
-import type { Replica } from '../resources/replica.ts';
+import { replicaRebuildRetryMax, type Replica } from '../resources/replica.ts';
 import { attacherPriority, type AttachmentTicket, type VolumeAttachment } from '../resources/volume-attachment.ts';
 import type { Volume, VolumeRobustness, VolumeState, VolumeStatus } from '../resources/volume.ts';
 import { planReplica } from '../scheduler/replica-plan.ts';
@@ -124,6 +124,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   const nodeReady = (nodeID: string | undefined): boolean =>
     observed.nodes.find((n) => n.metadata.name === nodeID)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
   const healthyCount = replicas.filter((r) => r.spec.failedAt === undefined).length;
+  const deletions = new Set<string>();
   for (const replica of replicas) {
     const mode = modes[replica.metadata.name];
     // What a down node's agent last wrote is stale: its replicas count as failed while they should run.
@@ -133,8 +134,18 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       notes.push(`replica ${replica.metadata.name} of ${name} failed: ${why}`);
       updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, failedAt: nowText, lastFailedAt: nowText } }));
     } else if (replica.spec.failedAt !== undefined && healthyCount >= volume.spec.numberOfReplicas) {
-      // Replaced already: keep it stopped (and its data, for salvage) until cleanup decides.
-      if (replica.spec.desireState !== 'stopped') {
+      // Replaced already: keep it stopped (and its data, for salvage) until it is stale or has
+      // failed too many rebuilds, and only delete it while another replica surely holds the data
+      // (Longhorn's cleanupReplicas rule 2).
+      const failedMs = Date.parse(replica.spec.failedAt);
+      const timeoutMs = volume.spec.staleReplicaTimeout * 60_000;
+      const stale = timeoutMs > 0 && observed.nowMs - failedMs >= timeoutMs;
+      const exhausted = replica.spec.rebuildRetryCount >= replicaRebuildRetryMax;
+      const safe = replicas.some((r) => r !== replica && r.spec.failedAt === undefined && modes[r.metadata.name] === 'RW');
+      if ((stale || exhausted) && safe) {
+        notes.push(`volume ${name}: deleting failed replica ${replica.metadata.name} (${stale ? `failed for over ${volume.spec.staleReplicaTimeout} min` : `${replica.spec.rebuildRetryCount} rebuilds failed`})`);
+        deletions.add(replica.metadata.name);
+      } else if (replica.spec.desireState !== 'stopped') {
         notes.push(`replica ${replica.metadata.name} of ${name} stays stopped: the volume has ${healthyCount} other replicas`);
         updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, desireState: 'stopped' } }));
       }
@@ -307,7 +318,10 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     if (robustness !== status.robustness && robustness !== 'degraded') notes.push(`volume ${name}: ${robustness}`);
   }
 
-  for (const r of replicaUpdates.values()) if (!created.some((c) => c.metadata.name === r.metadata.name)) actions.push({ type: 'update', object: r });
+  for (const r of replicaUpdates.values()) {
+    if (!created.some((c) => c.metadata.name === r.metadata.name) && !deletions.has(r.metadata.name)) actions.push({ type: 'update', object: r });
+  }
+  for (const replicaName of deletions) actions.push({ type: 'delete', kind: 'Replica', name: replicaName });
   if (engineWrite !== undefined) actions.push({ type: 'update', object: engineWrite });
   if (observed.attachment !== undefined) {
     const ticketStatuses = Object.fromEntries(
