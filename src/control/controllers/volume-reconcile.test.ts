@@ -211,3 +211,15 @@ test('a replaced failed replica is deleted once stale, and only while another re
   const unsafe = reconcileVolume(volume, observed({ attachment: ticket, engines: [noRw], replicas: [healthy, old], nowMs: nowMs + 6 * 60_000 }));
   assert.deepEqual(deletes(unsafe.actions), [], 'no RW replica holds the data for sure: kept');
 });
+
+test('RW again after a rebuild: healthyAt set and the retry count reset', () => {
+  const volume: Volume = { ...baseVolume, spec: { ...baseVolume.spec, numberOfReplicas: 1, nodeID: 'n1' }, status: { state: 'attached', robustness: 'degraded', currentNodeID: 'n1' } };
+  const ticket: VolumeAttachment = { ...observed().attachment!, spec: { volume: 'vol-a', attachmentTickets: { t1: { id: 't1', type: 'shorthorn-api', nodeID: 'n1' } } } };
+  const rebuilt = replica('vol-a-r-00000001', 'n1', { desireState: 'running', rebuildRetryCount: 3 }, { currentState: 'running', ip: '127.0.0.1', port: 10001 });
+  const rw = engine({ nodeID: 'n1', desireState: 'running', epoch: 1, replicaAddressMap: { 'vol-a-r-00000001': '127.0.0.1:10001' } },
+    { currentState: 'running', replicaModeMap: { 'vol-a-r-00000001': 'RW' } });
+  const { actions } = reconcileVolume(volume, observed({ attachment: ticket, engines: [rw], replicas: [rebuilt] }));
+  const r = (updated(actions, 'Replica') as Replica[])[0];
+  assert.equal(r?.spec.rebuildRetryCount, 0);
+  assert.equal(r?.spec.healthyAt, new Date(nowMs).toISOString());
+});

@@ -153,12 +153,14 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       // Back within the wait: reuse it; the engine rebuilds it in place (only what changed).
       notes.push(`replica ${replica.metadata.name} of ${name} is running again; reusing it (rebuild in place)`);
       updateReplica(replica, (r) => {
-        const { failedAt: _failedAt, ...spec } = r.spec;
+        // healthyAt is cleared until the rebuild makes it RW again (Longhorn's reuse).
+        const { failedAt: _failedAt, healthyAt: _healthyAt, ...spec } = r.spec;
         return { ...r, spec: { ...spec, rebuildRetryCount: r.spec.rebuildRetryCount + 1 } };
       });
     }
-    if (mode === 'RW' && (replica.spec.healthyAt === undefined || replica.spec.lastHealthyAt === undefined)) {
-      updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, healthyAt: r.spec.healthyAt ?? nowText, lastHealthyAt: nowText } }));
+    if (mode === 'RW' && replica.spec.failedAt === undefined && (replica.spec.healthyAt === undefined || replica.spec.lastHealthyAt === undefined)) {
+      // RW after creation or a rebuild: the rebuild worked, so its retry count starts again.
+      updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, healthyAt: r.spec.healthyAt ?? nowText, lastHealthyAt: nowText, rebuildRetryCount: 0 } }));
     }
   }
   const current = replicas.map((r) => replicaUpdates.get(r.metadata.name) ?? r);
