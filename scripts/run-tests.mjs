@@ -24,6 +24,6 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=600000', ...files],
-  { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' } },
+  { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
