@@ -202,8 +202,9 @@ assert(apiBodySizeMaxBytes >= 64 * 1024, 'a body must hold any action input');
 
 /**
  * libuv thread-pool size for replica and engine processes (set in the environment of the child by
- * whoever starts it: the node agent, the test harness). Measured on a 2-core host: 4 threads
- * served 16.6–18.0k 4 KiB random reads/s through engine and replica against 11.6–13.4k with 16;
- * more threads only contend for the cores. A blocked fdatasync still leaves three for reads.
+ * whoever starts it: the node agent, the test harness). On a 2-core host, raw 4 KiB page-cache
+ * reads ran at 105k/s with 4 threads and 47k/s with 16, and short fio runs through engine and
+ * replica gave 16.6–18.0k vs 11.6–13.4k reads/s; the full fio benchmark showed no difference
+ * (bench/results). Fewer threads contend less for the cores; a blocked fdatasync leaves three.
  */
 export const dataProcessThreadPoolSize = 4;
