@@ -3,7 +3,7 @@
 // blocks the reader says changed are read), full on request or every N-th backup (re-uploading
 // existing blocks, which repairs damaged objects), existing blocks found by one listing instead
 // of a request per block, all-zero blocks left out of the map, uploads in parallel.
-import { backupConcurrencyMax, backupBlockSizeDefaultBytes } from '../lib/limits.ts';
+import { backupBlockSizeDefaultBytes } from '../lib/limits.ts';
 import { BackupError, BackupErrorCode } from '../format/backup/backup-error.ts';
 import { blockListBytes, type BackupConfig } from '../format/backup/backup-config.ts';
 import { checkBackupStoreName, generatedName } from '../format/backup/backup-names.ts';
@@ -17,7 +17,7 @@ import type { BackupVolumeConfig } from '../format/backup/backup-volume-config.t
 import { compressBlock } from './block-codec.ts';
 import { BackupLock, type LockOptions } from './backup-lock.ts';
 import type { BackupStore } from './backup-store.ts';
-import { runLimited } from './run-limited.ts';
+import { checkedConcurrency, runLimited } from './run-limited.ts';
 import { progressReporter, type ProgressCallback, type SnapshotReader } from './snapshot-reader.ts';
 
 /** Parameters key where Shorthorn counts incremental backups since the last full one. */
@@ -93,10 +93,7 @@ async function plan(store: BackupStore, reader: SnapshotReader, context: { volum
 export async function createBackup(store: BackupStore, reader: SnapshotReader, options: CreateBackupOptions): Promise<BackupResult> {
   const volumeName = checkBackupStoreName(options.volumeName, 'volume name');
   const backupName = checkBackupStoreName(options.backupName ?? generatedName('backup', store.randomBytes(8)), 'backup name');
-  const concurrency = options.concurrency ?? 8;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > backupConcurrencyMax) {
-    throw new BackupError(BackupErrorCode.invalidArgument, `concurrency ${concurrency} must be 1..${backupConcurrencyMax}`);
-  }
+  const concurrency = checkedConcurrency(options.concurrency);
   const blockSize = options.blockSizeBytes ?? backupBlockSizeDefaultBytes;
   const sizeBytes = reader.sizeBytes();
   if (sizeBytes % blockSize !== 0) {

@@ -3,7 +3,7 @@
 // caller says the volume is zeroed already). With `fromBackupName` (a DR volume holding that
 // backup already) only the blocks that differ are fetched and the dropped ones zeroed. Any
 // failure fails the restore: it never reports success with a block missing or wrong.
-import { backupConcurrencyMax, backupObjectSizeMaxBytes, requestSizeMaxBytes } from '../lib/limits.ts';
+import { backupObjectSizeMaxBytes, requestSizeMaxBytes } from '../lib/limits.ts';
 import { BackupError, BackupErrorCode } from '../format/backup/backup-error.ts';
 import { blockListBytes, isInProgress, type BackupConfig, type BlockMapping } from '../format/backup/backup-config.ts';
 import { checkBackupStoreName } from '../format/backup/backup-names.ts';
@@ -14,7 +14,7 @@ import { LockType } from '../format/backup/lock-file.ts';
 import { decompressBlock } from './block-codec.ts';
 import { BackupLock, type LockOptions } from './backup-lock.ts';
 import type { BackupStore } from './backup-store.ts';
-import { runLimited } from './run-limited.ts';
+import { checkedConcurrency, runLimited } from './run-limited.ts';
 import { progressReporter, type ProgressCallback, type VolumeWriter } from './snapshot-reader.ts';
 
 export interface RestoreBackupOptions {
@@ -84,10 +84,7 @@ export async function loadCompleteBackup(store: BackupStore, paths: BackupVolume
 export async function restoreBackup(store: BackupStore, writer: VolumeWriter, options: RestoreBackupOptions): Promise<RestoreResult> {
   checkBackupStoreName(options.volumeName, 'volume name');
   checkBackupStoreName(options.backupName, 'backup name');
-  const concurrency = options.concurrency ?? 8;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > backupConcurrencyMax) {
-    throw new BackupError(BackupErrorCode.invalidArgument, `concurrency ${concurrency} must be 1..${backupConcurrencyMax}`);
-  }
+  const concurrency = checkedConcurrency(options.concurrency);
   const paths = await store.paths(options.volumeName);
   const lock = options.takeLock === false ? undefined : await BackupLock.acquire(store, paths, LockType.backupOrRestore, options.lock);
   try {

@@ -1,12 +1,11 @@
 // Verify a backup without restoring it: fetch, decompress and re-hash every block of its map and
 // report exactly which are missing or corrupt (Longhorn never re-reads a block once uploaded).
-import { backupConcurrencyMax } from '../lib/limits.ts';
 import { BackupError, BackupErrorCode } from '../format/backup/backup-error.ts';
 import { isInProgress, type BlockMapping } from '../format/backup/backup-config.ts';
 import { checkBackupStoreName } from '../format/backup/backup-names.ts';
 import type { BackupStore } from './backup-store.ts';
 import { checkBlockList, fetchVerifiedBlock } from './restore-backup.ts';
-import { runLimited } from './run-limited.ts';
+import { checkedConcurrency, runLimited } from './run-limited.ts';
 import { progressReporter, type ProgressCallback } from './snapshot-reader.ts';
 
 export interface BlockProblem extends BlockMapping {
@@ -32,10 +31,7 @@ export async function verifyBackup(
 ): Promise<VerifyReport> {
   checkBackupStoreName(options.volumeName, 'volume name');
   checkBackupStoreName(options.backupName, 'backup name');
-  const concurrency = options.concurrency ?? 8;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > backupConcurrencyMax) {
-    throw new BackupError(BackupErrorCode.invalidArgument, `concurrency ${concurrency} must be 1..${backupConcurrencyMax}`);
-  }
+  const concurrency = checkedConcurrency(options.concurrency);
   const paths = await store.paths(options.volumeName);
   await store.loadVolumeConfig(paths);
   const backup = await store.loadBackup(paths, options.backupName);
