@@ -30,6 +30,10 @@ export const metadataSizeMaxBytes = 16 * 1024 * 1024;
 /** Labels on one snapshot, and the longest key/value. */
 export const labelCountMax = 64;
 export const labelLengthMax = 256;
+/** Test-only fault-injecting disk layer: rules and crash points in one config. */
+export const faultRulesMax = 64;
+/** Test-only fault layer with lose-unsynced: unsynced bytes one process may hold in memory. */
+export const faultUnsyncedBytesMax = 512 * 1024 * 1024;
 /** NBD: connections to one export at once. */
 export const nbdConnectionsMax = 64;
 /** NBD: requests in flight on one connection. */
@@ -136,6 +140,8 @@ export const apiRequestTimeoutMs = 30_000;
 export const apiConflictRetriesMax = 8;
 /** Longest bearer token accepted in a header (ours are 64 hex characters). */
 export const apiTokenLengthMax = 512;
+/** Largest web UI file (ui/dist) the API serves; the bundles are far smaller. */
+export const uiStaticFileMaxBytes = 8 * 1024 * 1024;
 
 /** Replica store: open layer files one replica keeps cached (a whole 1000-snapshot chain fits,
  *  so deep chains read at full speed; the replica process needs RLIMIT_NOFILE above this). */
@@ -172,6 +178,10 @@ export const backupLabelLengthMax = 4096;
 export const backupConcurrencyMax = 64;
 /** Backup store: keys in one batched delete (S3 DeleteObjects accepts 1000). */
 export const backupDeleteBatchMax = 1000;
+/** Engine backups: resolved extents of one snapshot a backup reader holds (~100 bytes each in memory). */
+export const snapshotReaderExtentsMax = 1024 * 1024;
+/** Engine backups: backup jobs the engine remembers (finished ones are dropped oldest first). */
+export const backupJobsMax = 64;
 
 assert(Number.isInteger(Math.log2(blockSizeBytes)), 'block size must be a power of two');
 assert(blockSizeBytes % sectorSizeBytes === 0, 'block size must be a multiple of the sector size');
@@ -208,3 +218,15 @@ assert(apiBodySizeMaxBytes >= 64 * 1024, 'a body must hold any action input');
  * (bench/results). Fewer threads contend less for the cores; a blocked fdatasync leaves three.
  */
 export const dataProcessThreadPoolSize = 4;
+
+// Recurring jobs (src/control/recurring/, docs/recurring-jobs.md).
+/** A job whose last slot is this far ahead of the wall clock restarts its schedule from now. */
+export const recurringJobClockBehindResetMs = 24 * 60 * 60_000;
+/** Missed slots counted (for the status message) when they fold into one catch-up run. */
+export const recurringJobCollapsedSlotsCountMax = 1000;
+/** Volumes whose outcome one run lists in the job's status. */
+export const recurringJobVolumeReportMax = 256;
+/** A run waits this long for a snapshot to be ready or a backup to finish, per volume. */
+export const recurringJobTaskTimeoutMs = 10 * 60_000;
+/** The scheduler looks again at least this often, so a wall-clock step is noticed. */
+export const recurringJobRecheckMs = 10_000;
