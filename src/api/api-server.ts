@@ -20,6 +20,8 @@ import { buildOpenApiDocument } from './openapi.ts';
 import { collectionView, isVolumeActionName, resourceView, volumeView, volumeActionNames } from './resource-view.ts';
 import { registerSettingRoutes } from './setting-routes.ts';
 import { getOrNotFound, listLimited } from './store-access.ts';
+import { registerUiSession, streamCookieMatches } from './ui-session.ts';
+import { defaultUiDir, isUiPath, registerUiStatic } from './ui-static.ts';
 import { runVolumeAction } from './volume-actions.ts';
 import { volumeFromCreateBody } from './volume-create.ts';
 
@@ -29,6 +31,8 @@ export interface ApiServerOptions {
   readonly clock: Clock;
   /** Server-side failures (500s, broken watches) go here with their cause. */
   readonly log: (message: string) => void;
+  /** The built web UI, served under /ui/ (default: ui/dist of this checkout). */
+  readonly uiDir?: string;
 }
 
 export interface ApiServer {
@@ -82,8 +86,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const hub = new EventHub({ store, clock, log });
 
   app.addHook('onRequest', (request, _reply, done) => {
-    if (publicPaths.has(request.url.split('?')[0] ?? '')) return done();
+    const path = request.url.split('?')[0] ?? '';
+    if (publicPaths.has(path) || isUiPath(path)) return done();
     const header = request.headers.authorization;
+    // The browser's EventSource cannot send the header: the stream alone also takes a cookie.
+    if (header === undefined && streamCookieMatches(request.method, path, request.headers.cookie, token)) return done();
     if (header === undefined) {
       return done(new ApiError('unauthorized', 'missing bearer token: send "Authorization: Bearer TOKEN" with the token from DATA/api-token'));
     }
@@ -176,6 +183,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   registerSettingRoutes(app, store);
   app.get('/v1/events', () => ({ type: 'collection', resourceType: 'event', links: { self: '/v1/events' }, data: hub.history(), truncated: false }));
   registerEventStream(app, hub);
+  registerUiSession(app, token);
+  registerUiStatic(app, { dir: options.uiDir ?? defaultUiDir });
 
   hub.start();
   return {
