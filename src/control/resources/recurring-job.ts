@@ -1,9 +1,9 @@
 // RecurringJob: a cron-scheduled snapshot, backup or trim applied to volumes by label or group
 // (reference §1.12, §6.3).
 import { Type, type Static } from '@sinclair/typebox';
-import { snapshotCountMax } from '../../lib/limits.ts';
-import { cronProblem } from '../settings/cron-expression.ts';
-import { Labels, OwnerID, StrictObject, StringEnum } from './common-schemas.ts';
+import { recurringJobVolumeReportMax, snapshotCountMax } from '../../lib/limits.ts';
+import { cronScheduleProblem } from '../recurring/cron-schedule.ts';
+import { Labels, NameMap, OwnerID, StrictObject, StringEnum, Text, Timestamp } from './common-schemas.ts';
 import type { Resource } from './object-meta.ts';
 import type { ResourceProblem } from './resource-problem.ts';
 
@@ -23,7 +23,11 @@ export const recurringJobNameLengthMax = 40;
 
 export const RecurringJobSpecSchema = StrictObject({
   task: StringEnum(recurringJobTasks),
-  cron: Type.String({ minLength: 1, maxLength: 256, description: 'Five-field cron expression or @daily-style descriptor.' }),
+  cron: Type.String({
+    minLength: 1,
+    maxLength: 256,
+    description: 'Five-field cron expression (UTC) or @daily-style descriptor; six fields put seconds first.',
+  }),
   retain: Type.Integer({ minimum: 0, maximum: snapshotCountMax, description: 'Snapshots or backups of this job to keep.' }),
   concurrency: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Volumes processed at once.' }),
   groups: Type.Array(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }), {
@@ -43,9 +47,34 @@ export const RecurringJobSpecSchema = StrictObject({
 });
 export type RecurringJobSpec = Static<typeof RecurringJobSpecSchema>;
 
+export const recurringJobRunTriggers = ['schedule', 'runNow'] as const;
+export const recurringJobRunResults = ['Succeeded', 'Failed'] as const;
+export type RecurringJobRunResult = (typeof recurringJobRunResults)[number];
+
+/** The run in progress, recorded before it starts: a manager restarted mid-run resumes it. */
+export const RecurringJobRunSchema = StrictObject({
+  number: Type.Integer({ minimum: 1, description: 'The run\'s executionCount.' }),
+  slot: Timestamp({ description: 'The cron slot (or run-now request time) the run is for.' }),
+  trigger: StringEnum(recurringJobRunTriggers),
+  startedAt: Timestamp(),
+});
+export type RecurringJobRun = Static<typeof RecurringJobRunSchema>;
+
 export const RecurringJobStatusSchema = StrictObject({
   ownerID: OwnerID(),
   executionCount: Type.Optional(Type.Integer({ minimum: 0, description: 'Runs so far; drives full-backup-interval.' })),
+  lastScheduledAt: Type.Optional(Timestamp({ description: 'Slot of the last scheduled run started (missed slots fold into one run).' })),
+  nextRunAt: Type.Optional(Timestamp({ description: 'The next slot.' })),
+  currentRun: Type.Optional(RecurringJobRunSchema),
+  lastRunStartedAt: Type.Optional(Timestamp()),
+  lastRunFinishedAt: Type.Optional(Timestamp()),
+  lastRunResult: Type.Optional(StringEnum(recurringJobRunResults)),
+  lastError: Type.Optional(Text({ description: 'Why the last run failed (empty after a run that succeeded).' })),
+  lastRunNowRequest: Type.Optional(Type.String({ maxLength: 64, description: 'The run-now request handled last.' })),
+  message: Type.Optional(Text({ description: 'What the scheduler noticed: missed slots folded, clock behind, ...' })),
+  volumes: Type.Optional(
+    NameMap(Text(), { maxProperties: recurringJobVolumeReportMax, description: 'Outcome of the last run per volume.' }),
+  ),
 });
 export type RecurringJobStatus = Static<typeof RecurringJobStatusSchema>;
 
@@ -56,7 +85,7 @@ export function recurringJobProblems(job: RecurringJob): ResourceProblem[] {
   if (job.metadata.name.length > recurringJobNameLengthMax) {
     problems.push({ path: 'metadata.name', reason: `job name is ${job.metadata.name.length} characters; at most ${recurringJobNameLengthMax}` });
   }
-  const cron = cronProblem(job.spec.cron);
+  const cron = cronScheduleProblem(job.spec.cron);
   if (cron !== null) problems.push({ path: 'spec.cron', reason: cron });
   const isBackup = job.spec.task === 'backup' || job.spec.task === 'backup-force-create';
   if (!isBackup && job.spec.parameters['full-backup-interval'] !== undefined) {
