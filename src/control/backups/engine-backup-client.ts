@@ -1,0 +1,173 @@
+// The manager's client for the backup and restore routes of an engine's control API
+// (src/engine/control-server.ts): start a backup of a snapshot, read its progress, start a restore
+// into the engine's volume, read that. Answers are checked field by field: an engine of another
+// version (or something else on the port) gives a typed error, never a half-read object.
+import { ShorthornError } from '../../lib/errors.ts';
+
+export type EngineBackupErrorCode = 'unreachable' | 'not_found' | 'refused' | 'bad_response';
+export class EngineBackupError extends ShorthornError<EngineBackupErrorCode> {}
+
+export type CompressionMethod = 'lz4' | 'gzip' | 'none';
+
+export interface EngineBackupRequest {
+  readonly backupName: string;
+  readonly snapshotName: string;
+  /** A URL openBackupTarget accepts (vfs:///dir, s3://bucket@region/path, nfs://...). */
+  readonly targetURL: string;
+  /** AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINTS, ...; never logged. */
+  readonly credentials?: Readonly<Record<string, string>>;
+  readonly compression?: CompressionMethod;
+  readonly mode?: 'full' | 'incremental';
+  readonly concurrency?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+export interface EngineBackupReport {
+  readonly backupName: string;
+  readonly state: 'in_progress' | 'completed' | 'error';
+  readonly progressPercent: number;
+  readonly error?: string;
+  readonly backupURL?: string;
+  readonly dataBytes?: number;
+  readonly newlyUploadedBytes?: number;
+}
+
+export interface EngineRestoreRequest {
+  readonly targetURL: string;
+  readonly credentials?: Readonly<Record<string, string>>;
+  readonly backupVolumeName: string;
+  readonly backupName: string;
+  readonly concurrency?: number;
+}
+
+export interface EngineRestoreReport {
+  readonly state: 'idle' | 'in_progress' | 'completed' | 'error';
+  readonly backupName?: string;
+  readonly progressPercent: number;
+  readonly error?: string;
+  readonly lastRestoredBackup?: string;
+}
+
+/** How the manager talks to engines; the tests of the pure cores need none of this. */
+export interface EngineBackupApi {
+  startBackup(address: string, request: EngineBackupRequest): Promise<void>;
+  /** undefined: the engine does not know the backup (it restarted, or never started it). */
+  backupStatus(address: string, backupName: string): Promise<EngineBackupReport | undefined>;
+  startRestore(address: string, request: EngineRestoreRequest): Promise<void>;
+  restoreStatus(address: string): Promise<EngineRestoreReport>;
+}
+
+const requestTimeoutMs = 10_000;
+const textMax = 4000;
+
+function record(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EngineBackupError('bad_response', `${what}: not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function optionalText(body: Record<string, unknown>, key: string, what: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new EngineBackupError('bad_response', `${what}: ${key} is not a string`);
+  return value.slice(0, textMax);
+}
+
+function optionalCount(body: Record<string, unknown>, key: string, what: string): number | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new EngineBackupError('bad_response', `${what}: ${key} is not a count`);
+  return value;
+}
+
+function percent(body: Record<string, unknown>, what: string): number {
+  const value = optionalCount(body, 'progressPercent', what) ?? 0;
+  return Math.min(100, Math.floor(value));
+}
+
+function oneOf<T extends string>(body: Record<string, unknown>, key: string, allowed: readonly T[], what: string): T {
+  const value = body[key];
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new EngineBackupError('bad_response', `${what}: ${key} ${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+export function parseBackupReport(value: unknown, what = 'engine backup status'): EngineBackupReport {
+  const body = record(value, what);
+  const backupName = optionalText(body, 'backupName', what);
+  if (backupName === undefined) throw new EngineBackupError('bad_response', `${what}: backupName is missing`);
+  const error = optionalText(body, 'error', what);
+  const backupURL = optionalText(body, 'backupURL', what);
+  const dataBytes = optionalCount(body, 'dataBytes', what);
+  const newlyUploadedBytes = optionalCount(body, 'newlyUploadedBytes', what);
+  return {
+    backupName,
+    state: oneOf(body, 'state', ['in_progress', 'completed', 'error'] as const, what),
+    progressPercent: percent(body, what),
+    ...(error === undefined ? {} : { error }),
+    ...(backupURL === undefined ? {} : { backupURL }),
+    ...(dataBytes === undefined ? {} : { dataBytes }),
+    ...(newlyUploadedBytes === undefined ? {} : { newlyUploadedBytes }),
+  };
+}
+
+export function parseRestoreReport(value: unknown, what = 'engine restore status'): EngineRestoreReport {
+  const body = record(value, what);
+  const backupName = optionalText(body, 'backupName', what);
+  const error = optionalText(body, 'error', what);
+  const lastRestoredBackup = optionalText(body, 'lastRestoredBackup', what);
+  return {
+    state: oneOf(body, 'state', ['idle', 'in_progress', 'completed', 'error'] as const, what),
+    progressPercent: percent(body, what),
+    ...(backupName === undefined ? {} : { backupName }),
+    ...(error === undefined ? {} : { error }),
+    ...(lastRestoredBackup === undefined ? {} : { lastRestoredBackup }),
+  };
+}
+
+async function call(address: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  let response: Response;
+  try {
+    response = await fetch(`http://${address}${path}`, {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+  } catch (error) {
+    // Not the body: it may hold credentials.
+    throw new EngineBackupError('unreachable', `${method} ${path} at engine ${address} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (response.status === 404) throw new EngineBackupError('not_found', `${method} ${path} at engine ${address}: 404 ${text.slice(0, 300)}`);
+  if (response.status >= 400) {
+    const message = typeof json === 'object' && json !== null && typeof (json as { message?: unknown }).message === 'string' ? (json as { message: string }).message : text;
+    throw new EngineBackupError('refused', `${method} ${path} at engine ${address}: HTTP ${response.status}: ${message.slice(0, 500)}`);
+  }
+  return { status: response.status, json };
+}
+
+export const httpEngineBackupApi: EngineBackupApi = {
+  async startBackup(address, request) {
+    await call(address, 'POST', '/v1/backups', request);
+  },
+  async backupStatus(address, backupName) {
+    try {
+      return parseBackupReport((await call(address, 'GET', `/v1/backups/${encodeURIComponent(backupName)}`)).json);
+    } catch (error) {
+      if (error instanceof EngineBackupError && error.code === 'not_found') return undefined;
+      throw error;
+    }
+  },
+  async startRestore(address, request) {
+    await call(address, 'POST', '/v1/restore', request);
+  },
+  async restoreStatus(address) {
+    return parseRestoreReport((await call(address, 'GET', '/v1/restore')).json);
+  },
+};
