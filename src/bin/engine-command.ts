@@ -6,11 +6,13 @@ import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { toError } from '../lib/errors.ts';
 import { blockSizeBytes, replicaCountMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
+import { BackupJobs } from '../engine/backup-jobs.ts';
 import { createControlServer } from '../engine/control-server.ts';
 import { startEngine } from '../engine/engine-start.ts';
 import type { ReplicaLink } from '../engine/replica-link.ts';
 import { connectReplica } from '../engine/replica-client.ts';
 import { NbdServer, type NbdEndpoint } from '../frontend/nbd-server.ts';
+import { engineBackupRunner } from './engine-backup-runner.ts';
 import { parseListen, parseSizeBytes } from './replica-command.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -79,7 +81,9 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   const started = await startEngine({ volumeName: options.name, sizeBytes, links, clock: systemClock, log, minimumWriteReplicas });
   const engine = started.engine;
 
+  const backups = new BackupJobs({ engine, runner: engineBackupRunner, clock: systemClock, log });
   const nbd = new NbdServer(engine, {
+    refuseReason: () => backups.refuseClients(),
     exportName: options.name,
     description: `Shorthorn volume ${options.name}`,
     log: (level, message) => log(`nbd ${level}: ${message}`),
@@ -92,7 +96,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
     endpoints.push(await nbd.listen({ kind: 'tcp', ...listen }));
   }
 
-  const control = createControlServer({ engine, connect, log, clock: systemClock, clientCount: () => nbd.connectionCount });
+  const control = createControlServer({ engine, connect, log, clock: systemClock, clientCount: () => nbd.connectionCount, backups });
   const controlWhere = await listenControl(control, options);
 
   const pinger = setInterval(() => {

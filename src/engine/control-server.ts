@@ -13,6 +13,10 @@
 //   POST   /v1/rebuilds {address, bandwidthBytesPerSecond?} → add a replica and rebuild it (202)
 //   GET    /v1/rebuilds                    → rebuild progress
 //   POST   /v1/scrub {markErr?}            → compare sealed layers across replicas
+//   POST   /v1/backups {backupName, snapshotName, targetURL, …} → back up a snapshot (202)
+//   GET    /v1/backups, /v1/backups/NAME   → backup jobs and their progress
+//   POST   /v1/restore {targetURL, backupVolumeName, backupName, …} → restore into this volume (202)
+//   GET    /v1/restore                     → restore progress
 //
 // Errors are {code, message} with 400 for bad input, 404 for unknown routes, 409 when the
 // engine's state forbids the action, 503 when replicas failed.
@@ -23,6 +27,8 @@ import type { Clock } from '../lib/clock.ts';
 import type { Engine } from './engine.ts';
 import { isChainLink, type ReplicaLink } from './replica-link.ts';
 import { rebuildReplica } from './rebuild.ts';
+import type { BackupJobs } from './backup-jobs.ts';
+import { parseBackupRequest, parseRestoreRequest } from './backup-requests.ts';
 import { deleteSnapshot, listSnapshots, purgeSnapshots, revertVolume, scrubVolume } from './volume-chain.ts';
 
 const bodySizeMaxBytes = 64 * 1024;
@@ -37,6 +43,8 @@ export interface ControlServerOptions {
   /** NBD clients connected now (revert is refused while there are any). */
   readonly clientCount?: () => number;
   readonly clock?: Clock;
+  /** Backup and restore jobs (backup-jobs.ts); without it those routes answer 404. */
+  readonly backups?: BackupJobs;
 }
 
 const snapshotNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -140,7 +148,22 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       if (typeof markErr !== 'boolean') throw new ControlApiError('bad_request', 'markErr must be a boolean');
       return scrubVolume(engine, { markErr });
     }
+    case 'POST /v1/backups': {
+      const job = await backups(options).startBackup(parseBackupRequest(await readJson(request)));
+      return new Accepted({ backupName: job.backupName });
+    }
+    case 'GET /v1/backups':
+      return { backups: backups(options).list() };
+    case 'POST /v1/restore': {
+      const status = backups(options).startRestore(parseRestoreRequest(await readJson(request)), options.clientCount?.() ?? 0);
+      return new Accepted({ backupName: status.backupName, state: status.state });
+    }
+    case 'GET /v1/restore':
+      return backups(options).restore();
     default:
+      if (request.method === 'GET' && url.pathname.startsWith('/v1/backups/')) {
+        return backups(options).get(pathName(url.pathname.slice('/v1/backups/'.length)));
+      }
       if (request.method === 'DELETE' && url.pathname.startsWith('/v1/snapshots/')) {
         const name = decodeURIComponent(url.pathname.slice('/v1/snapshots/'.length));
         if (!snapshotNamePattern.test(name) || name.length > nameLengthMax) throw new ControlApiError('bad_request', `Invalid snapshot name ${JSON.stringify(name.slice(0, 80))}`);
@@ -156,6 +179,20 @@ class Accepted {
   readonly body: unknown;
   constructor(body: unknown) {
     this.body = body;
+  }
+}
+
+function backups(options: ControlServerOptions): BackupJobs {
+  if (options.backups === undefined) throw new ControlApiError('not_found', 'This engine runs no backups');
+  return options.backups;
+}
+
+function pathName(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded).slice(0, nameLengthMax);
+  } catch (error) {
+    if (error instanceof URIError) throw new ControlApiError('bad_request', `Invalid name in path: ${error.message}`);
+    throw error;
   }
 }
 
@@ -218,7 +255,9 @@ function describeError(error: unknown): { status: number; code: string; message:
   if (error instanceof ShorthornError) {
     const code = String(error.code);
     if (code === 'invalid_argument' || code === 'out_of_range') return { status: 400, code, message: error.message };
-    if (code === 'closed') return { status: 409, code, message: error.message };
+    if (code === 'closed' || code === 'conflict') return { status: 409, code, message: error.message };
+    if (code === 'not_found') return { status: 404, code, message: error.message };
+    if (code === 'bad_request') return { status: 400, code, message: error.message };
     return { status: 503, code, message: error.message };
   }
   return { status: 500, code: 'internal', message: toError(error).message };

@@ -22,6 +22,7 @@ import { blockSizeBytes, requestSizeMaxBytes, volumeSizeMaxBytes } from '../lib/
 import type { SnapshotOptions } from '../format/replica-chain.ts';
 import { IoStats, type IoStatsSnapshot } from './io-stats.ts';
 import { RangeLock } from './range-lock.ts';
+import { SnapshotPins } from './snapshot-pins.ts';
 import type { ReplicaLink } from './replica-link.ts';
 import type { ReplicaMode } from './replica-mode.ts';
 import { WriteBarrier } from './write-barrier.ts';
@@ -107,6 +108,8 @@ export class Engine implements BlockDevice {
   readonly rebuilds = new Map<string, RebuildProgress>();
   /** Why chain operations that would change sealed layers (delete, purge, revert, expand) must wait. */
   chainBusy: string | null = null;
+  /** Snapshots a backup is reading: purge and delete refuse to touch them (snapshot-pins.ts). */
+  readonly pins = new SnapshotPins();
 
   constructor(options: EngineOptions) {
     assert(options.members.length > 0, 'an engine needs at least one replica');

@@ -70,6 +70,7 @@ function checkNotBusy(engine: Engine, what: string): void {
 /** Mark a snapshot removed on every replica of the write set; its data goes at the next purge. */
 export async function deleteSnapshot(engine: Engine, name: string): Promise<void> {
   checkNotBusy(engine, `delete snapshot ${name}`);
+  engine.pins.checkDelete(name);
   const links = engine.writeSetLinks().map(chainLink);
   const tree = snapshotTree('', await links[0]!.chain());
   if (!tree.snapshots.some((s) => s.name === name)) throw new IoError('invalid_argument', `No snapshot ${name}`);
@@ -82,6 +83,8 @@ export async function purgeSnapshots(engine: Engine): Promise<void> {
   engine.writeSetLinks().forEach(chainLink);
   engine.chainBusy = 'purge';
   try {
+    // Set busy first, then look at the pins: a backup that would pin after this point sees 'purge' and is refused.
+    for (const link of engine.writeSetLinks()) engine.pins.checkPurge(await link.chain());
     await engine.fanOutChainOp(async (link) => {
       await chainLink(link).purge();
     });

@@ -26,6 +26,8 @@ export interface NbdServerOptions {
   /** A client that has not finished the handshake by then is disconnected. */
   readonly handshakeTimeoutMs?: number;
   readonly log?: NbdLog;
+  /** Why new clients are refused right now (a restore is writing the volume), or null. */
+  readonly refuseReason?: () => string | null;
 }
 
 export class NbdServer {
@@ -92,6 +94,12 @@ export class NbdServer {
     const name = `nbd#${this.nextConnection++}`;
     if (this.closing || this.connections.size >= this.connectionsMax) {
       this.log('warn', `${name}: refused, ${this.connections.size} connections is the limit`);
+      socket.destroy();
+      return;
+    }
+    const refused = this.options.refuseReason?.() ?? null;
+    if (refused !== null) {
+      this.log('warn', `${name}: refused: ${refused}`);
       socket.destroy();
       return;
     }
