@@ -4,20 +4,25 @@
 // volumes whose owner's lease expires move to a live manager.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { toError } from '../lib/errors.ts';
+import { BackupController } from '../control/backups/backup-controller.ts';
+import { httpEngineBackupApi } from '../control/backups/engine-backup-client.ts';
 import { NodeLivenessMonitor } from '../control/controllers/node-liveness.ts';
 import { VolumeController } from '../control/controllers/volume-controller.ts';
 import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
 import { managerLeaseName } from '../control/runtime/ownership.ts';
 import { realTimers } from '../control/runtime/timers.ts';
 import { openStore } from '../control/store/open-store.ts';
+import { openLibraryBackupStore } from './backup-store-adapter.ts';
 import { parseStoreSpec } from './node-command.ts';
 import { systemClock } from './system-clock.ts';
 
 interface ManagerCommandOptions {
   readonly store: string;
   readonly id?: string;
+  readonly secretsDir?: string;
 }
 
 async function runManager(options: ManagerCommandOptions): Promise<void> {
@@ -42,6 +47,14 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     newId: () => randomBytes(4).toString('hex'),
   });
   await volumes.start();
+  // Named backup credentials live in the secrets directory (docs/manager.md "Backups").
+  const secretsDir = options.secretsDir ?? (storeSpec.backend === 'embedded' ? join(storeSpec.dataDir, 'secrets') : undefined);
+  const backups = new BackupController({
+    store, managerId: id, clock: systemClock, timers: realTimers, log,
+    openBackupStore: openLibraryBackupStore, engines: httpEngineBackupApi,
+    credentials: { secretsDir, env: process.env },
+  });
+  await backups.start();
   const liveness = new NodeLivenessMonitor({ store, clock: systemClock, timers: realTimers, log });
   liveness.start();
   let stopping = false;
@@ -51,6 +64,7 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     log(`${signal}: stopping`);
     liveness
       .stop()
+      .then(() => backups.stop())
       .then(() => volumes.stop())
       .then(() => lease.stop())
       .then(() => store.close())
@@ -73,6 +87,7 @@ export function registerManagerCommand(program: Command): void {
     .description('run the manager: the controllers that place, attach and heal volumes')
     .requiredOption('--store <spec>', 'embedded:PATH or etcd:URL[,URL]')
     .option('--id <name>', 'manager id (default: the host name); usually the node name')
+    .option('--secrets-dir <dir>', 'where backup-target-credential-secret names a KEY=VALUE file (default: STORE/secrets for the embedded store)')
     .action(async (options: ManagerCommandOptions) => {
       await runManager(options);
     });
