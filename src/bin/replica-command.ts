@@ -2,12 +2,16 @@
 // empty (or missing), opens it otherwise, serves the replica protocol on TCP (and optionally a
 // unix socket), and on SIGTERM/SIGINT stops taking requests, finishes the running ones, flushes
 // and closes the store before exiting 0.
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { volumeSizeMaxBytes } from '../lib/limits.ts';
 import { toError } from '../lib/errors.ts';
 import { createReplicaStore, openReplicaStore } from '../replica/layered-store.ts';
 import { NodeReplicaFiles } from '../replica/node/node-replica-files.ts';
+import { faultInjectionEnvVar, parseFaultConfig } from '../replica/fault-config.ts';
+import { FaultyReplicaFiles } from '../replica/faulty-replica-files.ts';
+import type { ReplicaFiles } from '../replica/replica-files.ts';
+import type { FaultPointHook } from '../replica/layered-store.ts';
 import { metaFileName } from '../replica/replica-dir.ts';
 import { ReplicaServer } from '../replica/replica-server.ts';
 import type { ReplicaStore } from '../replica/replica-store.ts';
@@ -19,6 +23,7 @@ interface ReplicaCommandOptions {
   readonly listen: string;
   readonly unix?: string;
   readonly volume?: string;
+  readonly faultConfig?: string;
 }
 
 const sizeUnits: Readonly<Record<string, number>> = {
@@ -65,8 +70,33 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/**
+ * The files the store uses: the real ones, or (tests only) the fault-injecting layer over them
+ * when --fault-config is given and the environment says fault injection is wanted, so that a
+ * stray flag can never make a production replica fail on purpose.
+ */
+async function replicaFiles(options: ReplicaCommandOptions, log: (m: string) => void): Promise<{ files: ReplicaFiles; faultPoint?: FaultPointHook }> {
+  const files = new NodeReplicaFiles();
+  if (options.faultConfig === undefined) return { files };
+  if (process.env[faultInjectionEnvVar] !== '1') fail(`--fault-config is for tests: set ${faultInjectionEnvVar}=1 to inject faults`);
+  let config;
+  try {
+    config = parseFaultConfig(await readFile(options.faultConfig, 'utf8'));
+  } catch (error) {
+    fail(`${options.faultConfig}: ${toError(error).message}`);
+  }
+  const faulty = new FaultyReplicaFiles({
+    inner: files,
+    config,
+    crash: () => process.kill(process.pid, 'SIGKILL'),
+    log,
+  });
+  log(`FAULT INJECTION on: ${options.faultConfig} (seed ${config.seed}, ${config.rules.length} rules${config.loseUnsynced ? ', lose-unsynced' : ''}${config.crashAtPoints.length > 0 ? `, crash at ${config.crashAtPoints.join(' ')}` : ''})`);
+  return { files: faulty, faultPoint: faulty.faultPoint };
+}
+
 async function openOrCreate(options: ReplicaCommandOptions, log: (m: string) => void): Promise<ReplicaStore> {
-  const common = { dir: options.dir, files: new NodeReplicaFiles(), clock: systemClock };
+  const common = { dir: options.dir, clock: systemClock, ...(await replicaFiles(options, log)) };
   if (await holdsNoReplica(options.dir)) {
     if (options.size === undefined) fail(`${options.dir} holds no replica: --size is needed to create one`);
     const sizeBytes = parseSizeBytes(options.size);
@@ -130,6 +160,7 @@ export function registerReplicaCommand(program: Command): void {
     .option('--listen <host:port>', 'TCP address; port 0 picks a free one', '127.0.0.1:0')
     .option('--unix <path>', 'also listen on this unix socket')
     .option('--volume <name>', 'volume name (when creating; checked when opening)')
+    .option('--fault-config <file>', `tests only (needs ${faultInjectionEnvVar}=1): inject disk faults as this JSON file says (docs/reliability.md)`)
     // Node's file I/O runs on libuv's pool (4 threads by default) and a replica is mostly file
     // I/O: whoever starts the daemon should set UV_THREADPOOL_SIZE (it is read before we run).
     .action(async (options: ReplicaCommandOptions) => {
