@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-node-deps.sh
 npx tsc -p tsconfig.json
+npm run --silent build:ui
 exec node dist/src/bin/shorthorn.js up "$@"

@@ -8,6 +8,8 @@ bash scripts/install-system-deps.sh
 bash scripts/install-node-deps.sh
 echo "== type-check and build"
 npx tsc -p tsconfig.json
+echo "== web UI (type-check and bundle to ui/dist)"
+npm run --silent build:ui
 echo "== lint"
 npx eslint --max-warnings 0 .
 echo "== tests"

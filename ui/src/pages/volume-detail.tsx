@@ -1,0 +1,104 @@
+// One volume: what state it is in and why, its replicas with rebuild progress, its snapshot tree,
+// and the actions on it (attach, detach, maintenance mode, expand, replica count, delete).
+import { useState } from 'preact/hooks';
+import { apiCall, volumeAction } from '../api.ts';
+import { ActionButton, Badge, Notice, PageTitle } from '../components.tsx';
+import { explainVolume } from '../explain.ts';
+import { formatBytes } from '../format.ts';
+import { useCollection } from '../live.ts';
+import { navigate } from '../router.ts';
+import { volumeState, type EngineView, type NodeView, type ReplicaView, type SnapshotView, type VolumeView } from '../views.ts';
+import { ReplicaTable } from './replica-table.tsx';
+import { SnapshotTree } from './snapshot-tree.tsx';
+
+function SizeAndCount(props: { volume: VolumeView }) {
+  const [size, setSize] = useState('');
+  const [count, setCount] = useState(String(props.volume.spec.numberOfReplicas));
+  const actions = props.volume.actions;
+  return (
+    <div class="toolbar">
+      <label for="expand-size">New size</label>
+      <input id="expand-size" value={size} placeholder="e.g. 2Gi" onInput={(e) => setSize(e.currentTarget.value)} disabled={!('expand' in actions)} />
+      <ActionButton label="Expand" disabled={!('expand' in actions) || size.trim() === ''} run={() => volumeAction(props.volume.id, 'expand', { size: size.trim() })} />
+      <label for="replica-count">Replicas</label>
+      <input id="replica-count" type="number" min={1} max={10} value={count} onInput={(e) => setCount(e.currentTarget.value)} disabled={!('updateReplicaCount' in actions)} />
+      <ActionButton label="Update replica count" disabled={!('updateReplicaCount' in actions)}
+        run={() => volumeAction(props.volume.id, 'updateReplicaCount', { replicaCount: Number(count) })} />
+    </div>
+  );
+}
+
+function AttachActions(props: { volume: VolumeView; nodes: readonly NodeView[] }) {
+  const [node, setNode] = useState(props.volume.status?.currentNodeID ?? props.nodes[0]?.id ?? '');
+  const state = volumeState(props.volume);
+  const attachedish = state === 'attached' || state === 'attaching';
+  return (
+    <div class="toolbar">
+      <label for="attach-node">Node</label>
+      <select id="attach-node" value={node} onChange={(e) => setNode(e.currentTarget.value)} disabled={attachedish}>
+        {props.nodes.map((n) => <option key={n.id} value={n.id}>{n.id}</option>)}
+      </select>
+      <ActionButton label="Attach" disabled={attachedish || node === ''} run={() => volumeAction(props.volume.id, 'attach', { hostId: node })} />
+      <ActionButton label="Attach in maintenance mode" disabled={attachedish || node === ''}
+        run={() => volumeAction(props.volume.id, 'attach', { hostId: node, disableFrontend: true })} />
+      <ActionButton label="Detach" disabled={state === 'detached'} run={() => volumeAction(props.volume.id, 'detach', {})} />
+      <ActionButton label="Delete volume" danger confirm={`Delete ${props.volume.id} and all its data?`}
+        run={async () => {
+          await apiCall('DELETE', `/v1/volumes/${props.volume.id}`);
+          navigate('/volumes');
+        }} />
+    </div>
+  );
+}
+
+export function VolumeDetailPage(props: { name: string }) {
+  const volumes = useCollection<VolumeView>('Volume');
+  const replicas = useCollection<ReplicaView>('Replica');
+  const engines = useCollection<EngineView>('Engine');
+  const snapshots = useCollection<SnapshotView>('Snapshot');
+  const nodes = useCollection<NodeView>('Node');
+  const volume = volumes.items.find((v) => v.id === props.name);
+  if (volume === undefined) {
+    return (
+      <>
+        <PageTitle>{props.name}</PageTitle>
+        {volumes.loading ? <p>Loading…</p> : <Notice tone="warn">There is no volume named {props.name}.</Notice>}
+      </>
+    );
+  }
+  const own = replicas.items.filter((r) => r.spec.volumeName === volume.id);
+  const engine = engines.items.find((e) => e.spec.volumeName === volume.id && e.spec.active);
+  const explanation = explainVolume(volume, own, engine);
+  const state = volumeState(volume);
+  return (
+    <>
+      <PageTitle>{volume.id}</PageTitle>
+      <p class="summary">
+        <Badge value={state} /> {state === 'attached' && <Badge value={volume.status?.robustness} />}
+        {volume.status?.frontendDisabled === true && <Badge value="maintenance" />}
+        <span class="muted"> {formatBytes(volume.spec.size)} · {volume.spec.numberOfReplicas} replicas · {volume.spec.accessMode} · frontend {volume.spec.frontend}
+          {volume.status?.currentNodeID !== undefined && ` · on ${volume.status.currentNodeID}`}
+          {engine?.status?.endpoint !== undefined && ` · ${engine.status.endpoint}`}</span>
+      </p>
+      <Notice tone={explanation.tone} testId="volume-explanation">
+        <p data-testid="volume-headline">{explanation.headline}</p>
+        {explanation.details.length > 0 && <ul>{explanation.details.map((d) => <li key={d}>{d}</li>)}</ul>}
+      </Notice>
+      <AttachActions volume={volume} nodes={nodes.items} />
+      <SizeAndCount volume={volume} />
+      <section aria-labelledby="replicas-title">
+        <h2 id="replicas-title">Replicas</h2>
+        <ReplicaTable replicas={own} engine={engine} />
+      </section>
+      <SnapshotTree volume={volume} snapshots={snapshots.items.filter((s) => s.spec.volume === volume.id)} />
+      <section aria-labelledby="io-title">
+        <h2 id="io-title">I/O</h2>
+        <p class="muted">
+          Used {formatBytes(volume.status?.actualSize)} of {formatBytes(volume.spec.size)}.
+          Live IOPS, throughput and latency charts need per-volume I/O counters from the API; it does not report them yet
+          (the engine counts them in its own status, not in the Engine resource).
+        </p>
+      </section>
+    </>
+  );
+}
