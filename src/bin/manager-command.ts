@@ -10,6 +10,7 @@ import { toError } from '../lib/errors.ts';
 import { BackupController } from '../control/backups/backup-controller.ts';
 import { httpEngineBackupApi } from '../control/backups/engine-backup-client.ts';
 import { NodeLivenessMonitor } from '../control/controllers/node-liveness.ts';
+import { SnapshotController } from '../control/controllers/snapshot-controller.ts';
 import { VolumeController } from '../control/controllers/volume-controller.ts';
 import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
 import { managerLeaseName } from '../control/runtime/ownership.ts';
@@ -47,6 +48,9 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     newId: () => randomBytes(4).toString('hex'),
   });
   await volumes.start();
+  // Snapshots, purge, revert and expansion of the volumes this manager owns, through their engines.
+  const snapshots = new SnapshotController({ store, managerId: id, clock: systemClock, timers: realTimers, log });
+  await snapshots.start();
   // Named backup credentials live in the secrets directory (docs/manager.md "Backups").
   const secretsDir = options.secretsDir ?? (storeSpec.backend === 'embedded' ? join(storeSpec.dataDir, 'secrets') : undefined);
   const backups = new BackupController({
@@ -64,6 +68,7 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     log(`${signal}: stopping`);
     liveness
       .stop()
+      .then(() => snapshots.stop())
       .then(() => backups.stop())
       .then(() => volumes.stop())
       .then(() => lease.stop())

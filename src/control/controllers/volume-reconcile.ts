@@ -214,7 +214,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
           apiVersion, kind: 'Replica',
           metadata: { name: `${name}-r-${id}`, labels: { [volumeLabel]: name }, finalizers: [replicaDataFinalizer] },
           spec: {
-            volumeName: name, volumeSize: volume.spec.size, nodeID: plan.placement.nodeID, engineName: engine.metadata.name,
+            volumeName: name, volumeSize: engine.spec.volumeSize, nodeID: plan.placement.nodeID, engineName: engine.metadata.name,
             desireState: attaching && status.state !== 'detached' && !firstPlacement ? 'running' : 'stopped',
             diskID: plan.placement.diskID, diskPath: plan.placement.diskPath, dataDirectoryName: `${name}-${id}`,
             active: true, rebuildRetryCount: 0, evictionRequested: false,
@@ -281,8 +281,9 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
         engineWrite = {
           ...engine,
           spec: {
+            // The size the replicas have now: a larger spec.size is reached by online expansion once attached (snapshot controller).
             ...engine.spec, nodeID, desireState: 'running', epoch: engine.spec.epoch + 1, replicaAddressMap: addresses,
-            volumeSize: volume.spec.size, minimumWriteReplicas: volume.spec.minimumWriteReplicas, frontend: volume.spec.frontend,
+            volumeSize: engine.spec.volumeSize, minimumWriteReplicas: volume.spec.minimumWriteReplicas, frontend: volume.spec.frontend,
           },
         };
         notes.push(`volume ${name}: starting engine on ${nodeID} with epoch ${engine.spec.epoch + 1} and replicas ${Object.keys(addresses).sort().join(', ')}`);

@@ -1,0 +1,182 @@
+// The manager's client of an engine's control API (src/engine/control-server.ts): the snapshot
+// tree, snapshot create / mark removed / purge / revert, and expansion. The control folder may not
+// import the engine's code, so the shapes it relies on are declared here and every answer is
+// checked before use: an engine is another process, and what it sends is input.
+import { ShorthornError, toError } from '../../lib/errors.ts';
+import { labelCountMax, labelLengthMax, nameLengthMax, snapshotCountMax } from '../../lib/limits.ts';
+
+export type EngineControlErrorCode =
+  /** Not listening, connection reset, or no answer in time: try again later. */
+  | 'unreachable'
+  /** The engine refused the request (4xx): its state or our input is wrong; `status` says which. */
+  | 'refused'
+  /** The engine failed (5xx), e.g. replicas failed. */
+  | 'failed'
+  /** The answer is not what the control API promises. */
+  | 'bad_answer';
+
+export class EngineControlError extends ShorthornError<EngineControlErrorCode> {
+  readonly status: number | undefined;
+  /** The engine's own error code (`conflict`, `invalid_argument`, …) when it sent one. */
+  readonly engineCode: string | undefined;
+  constructor(code: EngineControlErrorCode, message: string, options: { status?: number; engineCode?: string; cause?: unknown } = {}) {
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status;
+    this.engineCode = options.engineCode;
+  }
+}
+
+export interface EngineSnapshot {
+  readonly name: string;
+  readonly parent: string | null;
+  /** Child snapshot names; the live head shows as `volume-head`. */
+  readonly children: readonly string[];
+  readonly createdMs: number;
+  readonly sizeBytes: number;
+  readonly removed: boolean;
+  readonly userCreated: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface EngineSnapshotTree {
+  readonly snapshots: readonly EngineSnapshot[];
+  readonly head: { readonly parent: string | null; readonly sizeBytes: number };
+}
+
+/** Largest control answer read: a tree of snapshotCountMax snapshots with their labels fits. */
+const answerBytesMax = 64 * 1024 * 1024;
+const quickTimeoutMs = 10_000;
+/** Purge and revert touch every replica's files; expansion too. They may take a while. */
+const slowTimeoutMs = 10 * 60_000;
+
+export class EngineControlClient {
+  private readonly base: string;
+
+  /** `address` is `host:port` of the engine's control listener (Engine status ip and port). */
+  constructor(address: string) {
+    this.base = `http://${address}`;
+  }
+
+  async snapshots(): Promise<EngineSnapshotTree> {
+    return parseTree(await this.call('GET', '/v1/snapshots', undefined, quickTimeoutMs));
+  }
+
+  async createSnapshot(name: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    await this.call('POST', '/v1/snapshots', { name, labels }, slowTimeoutMs);
+  }
+
+  async markRemoved(name: string): Promise<void> {
+    await this.call('DELETE', `/v1/snapshots/${encodeURIComponent(name)}`, undefined, slowTimeoutMs);
+  }
+
+  async purge(): Promise<void> {
+    await this.call('POST', '/v1/snapshots/purge', {}, slowTimeoutMs);
+  }
+
+  async revert(name: string): Promise<void> {
+    await this.call('POST', '/v1/snapshots/revert', { name }, slowTimeoutMs);
+  }
+
+  async expand(sizeBytes: number): Promise<void> {
+    await this.call('POST', '/v1/expand', { sizeBytes }, slowTimeoutMs);
+  }
+
+  private async call(method: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new EngineControlError('unreachable', `engine at ${this.base}: ${method} ${path}: ${toError(error).message}`, { cause: error });
+    }
+    const length = Number(response.headers.get('content-length') ?? '0');
+    if (length > answerBytesMax) {
+      await response.body?.cancel();
+      throw new EngineControlError('bad_answer', `engine at ${this.base}: ${method} ${path}: answer of ${length} bytes is over ${answerBytesMax}`);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw new EngineControlError('unreachable', `engine at ${this.base}: ${method} ${path}: reading the answer: ${toError(error).message}`, { cause: error });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new EngineControlError('bad_answer', `engine at ${this.base}: ${method} ${path}: answer is not JSON (${response.status})`, { cause: error });
+    }
+    if (!response.ok) {
+      const record = isRecord(value) ? value : {};
+      const message = typeof record['message'] === 'string' ? record['message'].slice(0, 1000) : text.slice(0, 300);
+      const engineCode = typeof record['code'] === 'string' ? record['code'].slice(0, 64) : undefined;
+      throw new EngineControlError(response.status >= 500 ? 'failed' : 'refused', message, {
+        status: response.status,
+        ...(engineCode === undefined ? {} : { engineCode }),
+      });
+    }
+    return value;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function bad(why: string): never {
+  throw new EngineControlError('bad_answer', `engine snapshot tree: ${why}`);
+}
+
+function nameOf(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > nameLengthMax) bad(`${where} is not a name`);
+  return value;
+}
+
+function bytesOf(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) bad(`${where} is not a byte count`);
+  return value;
+}
+
+function labelsOf(value: unknown, where: string): Record<string, string> {
+  if (!isRecord(value)) bad(`${where} is not an object`);
+  const entries = Object.entries(value);
+  if (entries.length > labelCountMax) bad(`${where} has ${entries.length} labels; at most ${labelCountMax}`);
+  for (const [key, text] of entries) {
+    if (typeof text !== 'string' || key.length > labelLengthMax || text.length > labelLengthMax) bad(`${where}.${key.slice(0, 40)} is not a label`);
+  }
+  return value as Record<string, string>;
+}
+
+/** Check an answer of GET /v1/snapshots (exported for tests). */
+export function parseTree(value: unknown): EngineSnapshotTree {
+  if (!isRecord(value) || !Array.isArray(value['snapshots']) || !isRecord(value['head'])) bad('not {snapshots, head}');
+  const list = value['snapshots'] as unknown[];
+  if (list.length > snapshotCountMax) bad(`${list.length} snapshots; at most ${snapshotCountMax}`);
+  const snapshots = list.map((item, i): EngineSnapshot => {
+    if (!isRecord(item)) bad(`snapshots[${i}] is not an object`);
+    const where = `snapshots[${i}]`;
+    const children = item['children'];
+    if (!Array.isArray(children) || children.length > snapshotCountMax + 1) bad(`${where}.children is not a list`);
+    return {
+      name: nameOf(item['name'], `${where}.name`),
+      parent: item['parent'] === null ? null : nameOf(item['parent'], `${where}.parent`),
+      children: children.map((c, j) => nameOf(c, `${where}.children[${j}]`)),
+      createdMs: bytesOf(item['createdMs'], `${where}.createdMs`),
+      sizeBytes: bytesOf(item['sizeBytes'], `${where}.sizeBytes`),
+      removed: item['removed'] === true,
+      userCreated: item['userCreated'] === true,
+      labels: labelsOf(item['labels'] ?? {}, `${where}.labels`),
+    };
+  });
+  const head = value['head'];
+  return {
+    snapshots,
+    head: {
+      parent: head['parent'] === null || head['parent'] === undefined ? null : nameOf(head['parent'], 'head.parent'),
+      sizeBytes: bytesOf(head['sizeBytes'], 'head.sizeBytes'),
+    },
+  };
+}
