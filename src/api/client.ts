@@ -114,6 +114,16 @@ export class ShorthornClient {
   purgeSnapshots(volume: string): Promise<ResourceView> {
     return this.volumeAction(volume, 'snapshotPurge');
   }
+  listReplicas(volume?: string): Promise<CollectionView> {
+    return this.request('GET', `/v1/replicas${volume === undefined ? '' : `?volume=${encodeURIComponent(volume)}`}`);
+  }
+  listEngines(volume?: string): Promise<CollectionView> {
+    return this.request('GET', `/v1/engines${volume === undefined ? '' : `?volume=${encodeURIComponent(volume)}`}`);
+  }
+  /** Longhorn's diskUpdate: `disks` replaces the node's whole disk set. */
+  updateNodeDisks(name: string, disks: Readonly<Record<string, Readonly<Record<string, unknown>>>>): Promise<ResourceView> {
+    return this.request('POST', `/v1/nodes/${encodeURIComponent(name)}?action=diskUpdate`, { disks });
+  }
   listNodes(): Promise<CollectionView> {
     return this.request('GET', '/v1/nodes');
   }

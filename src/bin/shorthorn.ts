@@ -12,6 +12,8 @@ import { registerVolumeCommands } from '../cli/volume-commands.ts';
 import { registerSnapshotCommands } from '../cli/snapshot-commands.ts';
 import { registerNodeClientCommands } from '../cli/node-commands.ts';
 import { registerSettingCommands } from '../cli/setting-commands.ts';
+import { registerReplicaClientCommands } from '../cli/replica-commands.ts';
+import { registerDiskCommands } from '../cli/disk-commands.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -34,5 +36,8 @@ registerSnapshotCommands(program);
 // After registerNodeCommand: `node list|update` become subcommands of the node agent's command.
 registerNodeClientCommands(program);
 registerSettingCommands(program);
+// After registerReplicaCommand: `replica list` becomes a subcommand of the replica daemon's command.
+registerReplicaClientCommands(program);
+registerDiskCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,16 +1,19 @@
 // What every API command shares: --api, --token-file and --json, the client built from them,
 // output as a table or JSON, and exit codes that scripts can trust (docs/cli.md):
-//   0 ok · 1 usage (bad arguments, refused input) · 2 not found · 3 conflict · 4 server or other.
+//   0 ok · 1 usage (bad arguments, refused input) · 2 not found · 3 conflict · 4 server or other
+//   · 5 a host step failed (nbdfuse, losetup, mount, umount busy) · 6 a wait ran out of time.
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ApiClientError, defaultApiUrl, ShorthornClient } from '../api/client.ts';
 import { apiTokenFileName, ApiTokenError, readApiToken } from '../api/api-token.ts';
+import { HostError } from './host-error.ts';
+import { WaitTimeoutError } from './volume-watch.ts';
 
-export const ExitCode = { ok: 0, usage: 1, notFound: 2, conflict: 3, failure: 4 } as const;
+export const ExitCode = { ok: 0, usage: 1, notFound: 2, conflict: 3, failure: 4, host: 5, timeout: 6 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** The data directory `shorthorn up` and `shorthorn api` use when none is given. */
-export const defaultDataDir = './shorthorn-data';
+/** The data directory `shorthorn up` uses when none is given: $SHORTHORN_DATA, else ./shorthorn-data. */
+export const defaultDataDir = process.env['SHORTHORN_DATA'] ?? './shorthorn-data';
 
 export interface ClientCommandOptions {
   readonly api: string;
@@ -34,6 +37,22 @@ export function withClientOptions(command: Command): Command {
 
 export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof UsageError) return ExitCode.usage;
+  if (error instanceof WaitTimeoutError) return ExitCode.timeout;
+  if (error instanceof HostError) {
+    switch (error.code) {
+      case 'refused':
+        return ExitCode.usage;
+      case 'already_set_up':
+        return ExitCode.conflict;
+      case 'timeout':
+        return ExitCode.timeout;
+      case 'tool_missing':
+      case 'tool_failed':
+      case 'busy':
+      case 'bad_state':
+        return ExitCode.host;
+    }
+  }
   if (error instanceof ApiClientError) {
     switch (error.code) {
       case 'not_found':
@@ -54,11 +73,12 @@ export function exitCodeFor(error: unknown): ExitCode {
 }
 
 function hintFor(error: unknown, options: ClientCommandOptions): string | undefined {
+  if (error instanceof HostError || error instanceof WaitTimeoutError) return error.hint;
   if (error instanceof ApiTokenError) return `pass --token-file with the api-token file from the API's data directory (tried ${options.tokenFile})`;
   if (!(error instanceof ApiClientError)) return undefined;
   switch (error.code) {
     case 'unreachable':
-      return `is the API running there? start it with \`shorthorn api --store embedded:DIR\`, or pass --api URL`;
+      return `is the API running there? start a cluster with \`shorthorn up --background\`, or pass --api URL`;
     case 'unauthorized':
       return `the token in ${options.tokenFile} is not this API's; pass --token-file DATA/api-token of the API's data directory`;
     default:
@@ -113,6 +133,12 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 export function details(pairs: readonly (readonly [string, string])[]): string {
   const width = Math.max(...pairs.map(([key]) => key.length));
   return `${pairs.map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${value}`).join('\n')}\n`;
+}
+
+/** A count of seconds for --timeout. */
+export function seconds(text: string, what: string): number {
+  if (!/^[0-9]{1,6}$/.test(text) || Number(text) === 0) throw new UsageError(`${what} must be a whole number of seconds (1 to 999999), not ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 export function onOff(text: string, what: string): boolean {

@@ -3,7 +3,12 @@ import type { Command } from 'commander';
 import { formatSize, parseSizeText } from '../api/size-text.ts';
 import type { ResourceView } from '../api/resource-view.ts';
 import type { VolumeSpec, VolumeStatus } from '../control/resources/volume.ts';
-import { details, runClientCommand, table, UsageError, withClientOptions, type ClientCommandOptions } from './cli-client.ts';
+import { details, runClientCommand, seconds, table, UsageError, withClientOptions, type ClientCommandOptions } from './cli-client.ts';
+import { describeLocal, registerAttachCommands } from './attach-commands.ts';
+import { readAttachmentState } from './attachment-state.ts';
+import { HostError } from './host-error.ts';
+import { isExpanded, isHealed, replicaHeaders, replicaRows, volumeHealth, type VolumeHealth } from './volume-health.ts';
+import { volumeParts, waitDeleted, watchVolume } from './volume-watch.ts';
 
 function specOf(view: ResourceView): VolumeSpec {
   return view.spec as VolumeSpec;
@@ -56,6 +61,20 @@ function integer(text: string, what: string): number {
   return Number(text);
 }
 
+function untilCondition(text: string | undefined): ((health: VolumeHealth) => boolean) | undefined {
+  switch (text) {
+    case undefined:
+      return undefined;
+    case 'healthy':
+      return isHealed;
+    case 'attached':
+    case 'detached':
+      return (health) => health.state === text;
+    default:
+      throw new UsageError(`--until must be healthy, attached or detached, not ${JSON.stringify(text)}`);
+  }
+}
+
 interface CreateOptions extends ClientCommandOptions {
   readonly size: string;
   readonly replicas?: string;
@@ -96,57 +115,59 @@ export function registerVolumeCommands(program: Command): void {
     }),
   );
 
-  withClientOptions(volume.command('get <name>').description('show one volume')).action(async (name: string, options: ClientCommandOptions) =>
-    runClientCommand(options, async (client, out) => {
-      const view = await client.getVolume(name);
-      out.print(view, () => volumeDetails(view));
-    }),
-  );
-
-  withClientOptions(volume.command('delete <name>').alias('rm').description('delete a volume (its data is removed by the manager)')).action(
-    async (name: string, options: ClientCommandOptions) =>
+  withClientOptions(volume.command('get <name>').description('show one volume and its replicas'))
+    .option('--watch', 'follow its state, replicas and rebuild progress (Ctrl-C ends it)')
+    .option('--until <condition>', 'with --watch: stop once the volume is healthy (every replica RW, none rebuilding), attached or detached')
+    .option('--timeout <seconds>', 'with --until: give up after this long (exit code 6)', '600')
+    .action(async (name: string, options: ClientCommandOptions & { watch?: boolean; until?: string; timeout: string }) =>
       runClientCommand(options, async (client, out) => {
+        if (options.watch === true || options.until !== undefined) {
+          const done = untilCondition(options.until);
+          const health = await watchVolume(client, name, {
+            timeoutMs: options.until === undefined ? Number.MAX_SAFE_INTEGER : seconds(options.timeout, '--timeout') * 1000,
+            what: `volume ${name} ${options.until ?? 'watch'}`,
+            ...(done === undefined ? {} : { done }),
+          });
+          if (out.json) out.print(health, () => '');
+          return;
+        }
+        const parts = await volumeParts(client, name);
+        out.print(parts.volume, () => `${volumeDetails(parts.volume)}\n${table(replicaHeaders, replicaRows(volumeHealth(parts)))}`);
+      }),
+    );
+
+  withClientOptions(volume.command('delete <name>').alias('rm').description('delete a volume (its data is removed by the manager)'))
+    .option('--wait', 'wait until the volume and its replicas are gone')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit code 6)', '120')
+    .action(async (name: string, options: ClientCommandOptions & { wait?: boolean; timeout: string }) =>
+      runClientCommand(options, async (client, out) => {
+        const state = readAttachmentState(name);
+        if (state !== undefined) {
+          throw new HostError('refused', `volume ${name} is still ${describeLocal(state)} on this host`, { hint: `shorthorn volume detach ${name}` });
+        }
         const view = await client.deleteVolume(name);
+        if (options.wait === true && view.metadata.deletionTimestamp !== undefined) {
+          await waitDeleted(client, name, seconds(options.timeout, '--timeout') * 1000);
+          out.print(view, () => `volume ${name} deleted\n`);
+          return;
+        }
         // With a finalizer (the manager's) the volume stays until its data is removed.
         out.print(view, () => (view.metadata.deletionTimestamp === undefined ? `volume ${name} deleted\n` : `volume ${name} is being deleted\n`));
       }),
-  );
-
-  withClientOptions(volume.command('attach <name>').description('attach a volume to a node'))
-    .requiredOption('--node <node>', 'the node to attach to')
-    .option('--maintenance', 'attach without exposing the device (needed for snapshot revert)')
-    .option('--attachment-id <id>', 'the ticket id (default shorthorn-ui)')
-    .action(async (name: string, options: ClientCommandOptions & { node: string; maintenance?: boolean; attachmentId?: string }) =>
-      runClientCommand(options, async (client, out) => {
-        const view = await client.attachVolume(name, {
-          hostId: options.node,
-          ...(options.maintenance === true ? { disableFrontend: true } : {}),
-          ...(options.attachmentId === undefined ? {} : { attachmentID: options.attachmentId }),
-        });
-        out.print(view, () => `volume ${name}: attach to ${options.node} requested; \`shorthorn volume get ${name}\` shows when it is attached\n`);
-      }),
     );
 
-  withClientOptions(volume.command('detach <name>').description('detach a volume'))
-    .option('--node <node>', 'only if attached to this node')
-    .option('--attachment-id <id>', 'the ticket id (default shorthorn-ui)')
-    .option('--force', 'remove every attachment ticket, whoever made it')
-    .action(async (name: string, options: ClientCommandOptions & { node?: string; attachmentId?: string; force?: boolean }) =>
-      runClientCommand(options, async (client, out) => {
-        const view = await client.detachVolume(name, {
-          ...(options.node === undefined ? {} : { hostId: options.node }),
-          ...(options.attachmentId === undefined ? {} : { attachmentID: options.attachmentId }),
-          ...(options.force === true ? { forceDetach: true } : {}),
-        });
-        out.print(view, () => `volume ${name}: detach requested\n`);
-      }),
-    );
+  registerAttachCommands(volume);
 
   withClientOptions(volume.command('expand <name>').description('grow a volume'))
     .requiredOption('--size <size>', 'the new size: bytes or e.g. 20Gi')
-    .action(async (name: string, options: ClientCommandOptions & { size: string }) =>
+    .option('--wait', 'wait until the attached volume\'s engine serves the new size, showing progress')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit code 6)', '600')
+    .action(async (name: string, options: ClientCommandOptions & { size: string; wait?: boolean; timeout: string }) =>
       runClientCommand(options, async (client, out) => {
         const view = await client.expandVolume(name, size(options.size));
+        if (options.wait === true) {
+          await watchVolume(client, name, { timeoutMs: seconds(options.timeout, '--timeout') * 1000, done: isExpanded, what: `volume ${name} expanding` });
+        }
         out.print(view, () => `volume ${name}: size is now ${formatSize(specOf(view).size)}\n`);
       }),
     );
