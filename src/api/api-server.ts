@@ -12,6 +12,7 @@ import { isStoreError, type ResourceStore } from '../control/store/resource-stor
 import { ApiError, errorBody, toApiError, type ApiErrorCode } from './api-error.ts';
 import { apiBodySizeMaxBytes, apiParamLengthMax, apiRequestTimeoutMs, apiTokenLengthMax } from '../lib/limits.ts';
 import { tokenMatches } from './api-token.ts';
+import { registerBackupRoutes, type BackupAccess } from './backup-routes.ts';
 import { EventHub } from './event-hub.ts';
 import { registerEventStream } from './event-stream.ts';
 import { renderMetrics } from './metrics.ts';
@@ -33,6 +34,8 @@ export interface ApiServerOptions {
   readonly log: (message: string) => void;
   /** The built web UI, served under /ui/ (default: ui/dist of this checkout). */
   readonly uiDir?: string;
+  /** Lets backupVerify read the backup target; without it that action answers 503. */
+  readonly backupAccess?: BackupAccess;
 }
 
 export interface ApiServer {
@@ -123,7 +126,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     type: 'apiVersion',
     id: 'v1',
     links: Object.fromEntries(
-      ['volumes', 'nodes', 'settings', 'replicas', 'engines', 'snapshots', 'volumeattachments', 'events', 'nodetags', 'disktags'].map((p) => [p, `/v1/${p}`]),
+      ['volumes', 'nodes', 'settings', 'replicas', 'engines', 'snapshots', 'volumeattachments', 'events', 'nodetags', 'disktags', 'backuptargets', 'backupvolumes', 'backups'].map((p) => [p, `/v1/${p}`]),
     ),
   }));
   const openApi = buildOpenApiDocument();
@@ -159,7 +162,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (typeof action !== 'string' || !isVolumeActionName(action)) {
       throw new ApiError('bad_request', `POST /v1/volumes/NAME needs ?action= one of ${volumeActionNames.join(', ')}; got ${JSON.stringify(action ?? null)}`);
     }
-    return runVolumeAction({ store, clock }, request.params.name, action, request.body ?? {});
+    return runVolumeAction({ store, clock, ...(options.backupAccess === undefined ? {} : { access: options.backupAccess }) }, request.params.name, action, request.body ?? {});
   });
 
   // Read-only collections of what the controllers write.
@@ -181,6 +184,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   registerNodeRoutes(app, store);
   registerSettingRoutes(app, store);
+  registerBackupRoutes(app, { store, clock, ...(options.backupAccess === undefined ? {} : { access: options.backupAccess }) });
   app.get('/v1/events', () => ({ type: 'collection', resourceType: 'event', links: { self: '/v1/events' }, data: hub.history(), truncated: false }));
   registerEventStream(app, hub);
   registerUiSession(app, token);

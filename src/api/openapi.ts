@@ -4,6 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { kindNames, resourceKinds, resourceSchema } from '../control/resources/resource-kinds.ts';
 import { VolumeSpecSchema } from '../control/resources/volume.ts';
+import { backupOpenApiPaths, backupOpenApiSchemas } from './backup-openapi.ts';
 import { DiskUpdateInputSchema, NodeUpdateInputSchema } from './node-routes.ts';
 import { volumeActionNames } from './resource-view.ts';
 import { SettingUpdateInputSchema } from './setting-routes.ts';
@@ -47,6 +48,7 @@ export function buildOpenApiDocument(): object {
   schemas['SettingUpdateInput'] = plain(SettingUpdateInputSchema);
   schemas['NodeUpdateInput'] = plain(NodeUpdateInputSchema);
   schemas['diskUpdateInput'] = plain(DiskUpdateInputSchema);
+  Object.assign(schemas, backupOpenApiSchemas());
   schemas['Error'] = {
     type: 'object',
     required: ['type', 'status', 'code', 'message'],
@@ -104,6 +106,7 @@ export function buildOpenApiDocument(): object {
     ...readOnlyCollection('engines', 'Engine'),
     ...readOnlyCollection('snapshots', 'Snapshot'),
     ...readOnlyCollection('volumeattachments', 'VolumeAttachment'),
+    ...backupOpenApiPaths({ ok, json, ref, nameParam, errors }),
   };
   return {
     openapi: '3.1.0',

@@ -37,6 +37,7 @@ export const volumeActionNames = [
   'snapshotDelete',
   'snapshotRevert',
   'snapshotPurge',
+  'snapshotBackup',
 ] as const;
 export type VolumeActionName = (typeof volumeActionNames)[number];
 
@@ -65,6 +66,8 @@ export function volumeActions(volume: Volume): VolumeActionName[] {
   const actions: VolumeActionName[] = ['attach', 'detach'];
   if (state === 'creating' || state === 'detached' || state === 'attached') actions.push('expand', 'updateReplicaCount');
   if (state === 'attached') actions.push('snapshotCreate', 'snapshotList', 'snapshotDelete', 'snapshotRevert', 'snapshotPurge');
+  // Longhorn offers it on any volume that is not faulted; the manager waits for the engine.
+  actions.push('snapshotBackup');
   return actions;
 }
 

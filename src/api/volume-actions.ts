@@ -11,6 +11,9 @@ import type { Volume } from '../control/resources/volume.ts';
 import type { VolumeAttachment } from '../control/resources/volume-attachment.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { ApiError } from './api-error.ts';
+import { snapshotBackup, type BackupAccess } from './backup-routes.ts';
+import type { SnapshotBackupInput } from './backup-inputs.ts';
+import { restorePending, restoreTicketId } from '../control/backups/restore-reconcile.ts';
 import { apiConflictRetriesMax } from '../lib/limits.ts';
 import { checkInput } from './input-check.ts';
 import {
@@ -47,6 +50,7 @@ export const purgeAnnotation = 'shorthorn.io/snapshot-purge-requested-at';
 export interface ActionContext {
   readonly store: ResourceStore;
   readonly clock: Clock;
+  readonly access?: BackupAccess;
 }
 
 export type ActionResult = ResourceView | CollectionView;
@@ -88,6 +92,8 @@ export async function runVolumeAction(
       return snapshotRevert(context, volume, input as SnapshotNameInput);
     case 'snapshotPurge':
       return snapshotPurge(context, volume);
+    case 'snapshotBackup':
+      return snapshotBackup(context, volume, input as SnapshotBackupInput);
     default: {
       const unknown: never = action;
       throw new ApiError('bad_request', `unknown action ${String(unknown)}`);
@@ -105,6 +111,9 @@ async function attach(context: ActionContext, volume: Volume, input: AttachInput
     throw ApiError.invalid('attach input', [{ path: 'hostId', reason: `there is no node named ${input.hostId}; GET /v1/nodes lists them` }]);
   }
   const id = input.attachmentID ?? defaultAttachmentID;
+  if (restorePending(volume) && id !== restoreTicketId(name)) {
+    throw new ApiError('conflict', `volume ${name} is being restored from ${volume.spec.fromBackup ?? 'a backup'}; attach it once the restore has finished (status.restoreRequired false)`);
+  }
   const ticket = {
     id,
     type: input.attacherType ?? 'shorthorn-api',

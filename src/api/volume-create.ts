@@ -9,6 +9,7 @@ import { isStoreError, type ResourceStore } from '../control/store/resource-stor
 import { ApiError } from './api-error.ts';
 import { bodyObject } from './input-check.ts';
 import { parseSizeText } from './size-text.ts';
+import { checkFromBackup } from './volume-from-backup.ts';
 import { checkName } from './store-access.ts';
 
 /** Spec fields only controllers write; a create body naming them is refused. */
@@ -41,7 +42,10 @@ export async function volumeFromCreateBody(store: ResourceStore, body: unknown):
   for (const field of Object.keys(fields)) {
     if (controllerFields.has(field)) problems.push({ path: field, reason: 'is set by the attach action, not at creation' });
   }
-  if (fields['size'] === undefined) problems.push({ path: 'size', reason: 'is required' });
+  await checkFromBackup(store, fields, problems);
+  if (fields['size'] === undefined) {
+    if (!problems.some((p) => p.path === 'size')) problems.push({ path: 'size', reason: 'is required' });
+  }
   else {
     const size = parseSizeText(fields['size']);
     if (typeof size === 'string') problems.push({ path: 'size', reason: size });

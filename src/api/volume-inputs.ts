@@ -4,6 +4,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Labels, NameRef, StrictObject, StringEnum } from '../control/resources/common-schemas.ts';
 import { attacherTypes } from '../control/resources/volume-attachment.ts';
 import { replicaCountMax } from '../lib/limits.ts';
+import { SnapshotBackupInputSchema } from './backup-inputs.ts';
 import type { VolumeActionName } from './resource-view.ts';
 
 const ticketId = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$' });
@@ -63,4 +64,5 @@ export const volumeActionInputs: Readonly<Record<VolumeActionName, TSchema>> = {
   snapshotDelete: SnapshotNameInputSchema,
   snapshotRevert: SnapshotNameInputSchema,
   snapshotPurge: EmptyInputSchema,
+  snapshotBackup: SnapshotBackupInputSchema,
 };

@@ -1,6 +1,7 @@
 // `shorthorn api`: the REST API on its own, over a store (the manager will host the same server
 // later). The bearer token is made in the data directory on first start (DATA/api-token, 0600).
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ensureApiToken } from '../api/api-token.ts';
 import type { StoreSpec } from '../control/store/open-store.ts';
@@ -12,6 +13,7 @@ interface ApiCommandOptions {
   readonly data?: string;
   readonly host: string;
   readonly port: string;
+  readonly secretsDir?: string;
 }
 
 function fail(message: string): never {
@@ -37,12 +39,17 @@ async function runApi(options: ApiCommandOptions): Promise<void> {
   const token = await ensureApiToken(dataDir);
   // Loaded here, not at the top: fastify, prom-client and the store drivers take most of a second
   // to load, and every other `shorthorn` command (the CLI above all) would pay for it.
-  const [{ createApiServer }, { openStore }] = await Promise.all([import('../api/api-server.ts'), import('../control/store/open-store.ts')]);
+  const [{ createApiServer }, { openStore }, { openLibraryBackupStore }] = await Promise.all([
+    import('../api/api-server.ts'), import('../control/store/open-store.ts'), import('./backup-store-adapter.ts'),
+  ]);
+  // backupVerify reads the target with the manager's credentials (docs/manager.md "Backups").
+  const secretsDir = options.secretsDir ?? (spec.backend === 'embedded' ? join(spec.dataDir, 'secrets') : undefined);
+  const backupAccess = { openBackupStore: openLibraryBackupStore, credentials: { secretsDir, env: process.env } };
   const store = openStore(spec, { clock: systemClock });
   const log = (message: string): void => {
     process.stderr.write(`shorthorn api: ${message}\n`);
   };
-  const server = createApiServer({ store, token, clock: systemClock, log });
+  const server = createApiServer({ store, token, clock: systemClock, log, backupAccess });
   const bound = await server.listen({ host: options.host, port });
   process.stdout.write(`shorthorn api: listening on http://${options.host}:${bound} (token in ${dataDir}/api-token)\n`);
   const stop = (): void => {
@@ -66,5 +73,6 @@ export function registerApiCommand(program: Command): void {
     .option('--data <dir>', 'directory of the API token (default: the embedded store\'s directory)')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', '9500')
+    .option('--secrets-dir <dir>', 'backup credential secrets, for backupVerify (default: STORE/secrets for the embedded store)')
     .action(async (options: ApiCommandOptions) => runApi(options));
 }
