@@ -88,6 +88,10 @@ export function recurringJobProblems(job: RecurringJob): ResourceProblem[] {
   const cron = cronScheduleProblem(job.spec.cron);
   if (cron !== null) problems.push({ path: 'spec.cron', reason: cron });
   const isBackup = job.spec.task === 'backup' || job.spec.task === 'backup-force-create';
+  const makesSnapshots = isBackup || job.spec.task === 'snapshot' || job.spec.task === 'snapshot-force-create';
+  if (makesSnapshots && job.spec.retain < 1) {
+    problems.push({ path: 'spec.retain', reason: `a ${job.spec.task} job must keep at least 1 (it would delete what it just made)` });
+  }
   if (!isBackup && job.spec.parameters['full-backup-interval'] !== undefined) {
     problems.push({ path: 'spec.parameters.full-backup-interval', reason: `only applies to backup tasks, not ${job.spec.task}` });
   }
