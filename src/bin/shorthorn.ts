@@ -9,6 +9,7 @@ import { registerNodeCommand } from './node-command.ts';
 import { registerManagerCommand } from './manager-command.ts';
 import { registerApiCommand } from './api-command.ts';
 import { registerVolumeCommands } from '../cli/volume-commands.ts';
+import { registerBackupCommands } from '../cli/backup-commands.ts';
 import { registerSnapshotCommands } from '../cli/snapshot-commands.ts';
 import { registerNodeClientCommands } from '../cli/node-commands.ts';
 import { registerSettingCommands } from '../cli/setting-commands.ts';
@@ -33,6 +34,7 @@ registerManagerCommand(program);
 registerApiCommand(program);
 registerVolumeCommands(program);
 registerSnapshotCommands(program);
+registerBackupCommands(program);
 // After registerNodeCommand: `node list|update` become subcommands of the node agent's command.
 registerNodeClientCommands(program);
 registerSettingCommands(program);
