@@ -1,8 +1,54 @@
 // `shorthorn snapshot create|list|delete|revert|purge`: a volume's snapshots through the API.
 import type { Command } from 'commander';
 import { formatSize } from '../api/size-text.ts';
+import type { ShorthornClient } from '../api/client.ts';
+import type { ResourceView } from '../api/resource-view.ts';
 import type { SnapshotStatus } from '../control/resources/snapshot.ts';
-import { runClientCommand, table, UsageError, withClientOptions, type ClientCommandOptions } from './cli-client.ts';
+import type { VolumeStatus } from '../control/resources/volume.ts';
+import { runClientCommand, seconds, table, UsageError, withClientOptions, type ClientCommandOptions } from './cli-client.ts';
+import { pollUntil } from './volume-watch.ts';
+
+/** The volume annotation the API sets for a revert; the manager removes it when it is done. */
+const revertAnnotation = 'shorthorn.io/snapshot-revert-requested';
+/** The volume condition with the outcome of the last revert. */
+const revertCondition = 'SnapshotRevert';
+
+/** A snapshot or revert the manager refused or could not do; exit code 4. */
+export class SnapshotFailedError extends Error {}
+
+interface WaitOptions extends ClientCommandOptions {
+  readonly wait?: boolean;
+  readonly timeout: string;
+}
+
+async function waitSnapshotReady(client: ShorthornClient, volume: string, name: string, timeoutMs: number): Promise<ResourceView> {
+  return pollUntil(
+    `snapshot ${name} of volume ${volume}`,
+    timeoutMs,
+    async () => {
+      const view = await client.request<ResourceView>('GET', `/v1/snapshots/${encodeURIComponent(name)}`);
+      const status = (view.status ?? {}) as SnapshotStatus;
+      if (status.error !== undefined && status.error !== '') throw new SnapshotFailedError(`snapshot ${name} of volume ${volume}: ${status.error}`);
+      return status.readyToUse === true ? view : undefined;
+    },
+    `is the manager running? \`shorthorn snapshot list ${volume}\``,
+  );
+}
+
+async function waitReverted(client: ShorthornClient, volume: string, name: string, timeoutMs: number): Promise<void> {
+  await pollUntil(
+    `revert of volume ${volume} to ${name}`,
+    timeoutMs,
+    async () => {
+      const view = await client.getVolume(volume);
+      if (view.metadata.annotations?.[revertAnnotation] !== undefined) return undefined;
+      const outcome = ((view.status ?? {}) as VolumeStatus).conditions?.find((c) => c.type === revertCondition);
+      if (outcome?.status === 'False') throw new SnapshotFailedError(`volume ${volume}: ${outcome.message ?? `revert to ${name} failed`}`);
+      return true;
+    },
+    `is the manager running? \`shorthorn volume get ${volume}\``,
+  );
+}
 
 function labels(pairs: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -20,12 +66,20 @@ export function registerSnapshotCommands(program: Command): void {
   withClientOptions(snapshot.command('create <volume>').description('take a snapshot of an attached volume'))
     .option('--name <name>', 'snapshot name (default: a UUID)')
     .option('--label <key=value>', 'a label (repeat)', (v: string, all: string[]) => [...all, v], [])
-    .action(async (volume: string, options: ClientCommandOptions & { name?: string; label: string[] }) =>
+    .option('--wait', 'wait until the snapshot is taken')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit code 6)', '120')
+    .action(async (volume: string, options: WaitOptions & { name?: string; label: string[] }) =>
       runClientCommand(options, async (client, out) => {
+        const timeoutMs = seconds(options.timeout, '--timeout') * 1000;
         const view = await client.createSnapshot(volume, {
           ...(options.name === undefined ? {} : { name: options.name }),
           ...(options.label.length === 0 ? {} : { labels: labels(options.label) }),
         });
+        if (options.wait === true) {
+          const taken = await waitSnapshotReady(client, volume, view.id, timeoutMs);
+          out.print(taken, () => `snapshot ${view.id} of volume ${volume} taken\n`);
+          return;
+        }
         out.print(view, () => `snapshot ${view.id} of volume ${volume} requested\n`);
       }),
     );
@@ -60,13 +114,21 @@ export function registerSnapshotCommands(program: Command): void {
       }),
   );
 
-  withClientOptions(snapshot.command('revert <volume> <snapshot>').description('revert a volume attached in maintenance mode to a snapshot')).action(
-    async (volume: string, name: string, options: ClientCommandOptions) =>
+  withClientOptions(snapshot.command('revert <volume> <snapshot>').description('revert a volume attached in maintenance mode to a snapshot'))
+    .option('--wait', 'wait until the manager has reverted the volume')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit code 6)', '120')
+    .action(async (volume: string, name: string, options: WaitOptions) =>
       runClientCommand(options, async (client, out) => {
+        const timeoutMs = seconds(options.timeout, '--timeout') * 1000;
         const view = await client.revertSnapshot(volume, name);
+        if (options.wait === true) {
+          await waitReverted(client, volume, name, timeoutMs);
+          out.print(view, () => `volume ${volume}: reverted to ${name}\n`);
+          return;
+        }
         out.print(view, () => `volume ${volume}: revert to ${name} requested\n`);
       }),
-  );
+    );
 
   withClientOptions(snapshot.command('purge <volume>').description('free the data of deleted and system snapshots')).action(
     async (volume: string, options: ClientCommandOptions) =>
