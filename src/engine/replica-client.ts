@@ -57,10 +57,21 @@ export interface ReplicaClientOptions {
 interface Pending {
   readonly op: ReplicaRequest['op'];
   readonly expectedBytes: number;
-  readonly resolve: (body: ReplicaReplyBody) => void;
+  /** Turns the reply body into what the caller's promise resolves with (a static function, no closure per call). */
+  readonly extract: (body: ReplicaReplyBody) => unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: ReplicaClientError) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly timeoutMs: number;
+  /** performance.now() past which the request has timed out. */
+  readonly deadlineMs: number;
 }
+
+const wholeBody = (body: ReplicaReplyBody): ReplicaReplyBody => body;
+const bodyData = (body: ReplicaReplyBody): Uint8Array => {
+  assert('data' in body, `reply op ${body.op} carries no data`);
+  return body.data;
+};
+const nothing = (): void => undefined;
 
 /** The reply body type of one op (some bodies serve several ops, e.g. read and read_layer). */
 type BodyOf<Op extends ReplicaReplyBody['op'], B = ReplicaReplyBody> = B extends { readonly op: infer O } ? (Op extends O ? B : never) : never;
@@ -109,6 +120,13 @@ export class ReplicaClient implements ReplicaLink {
   private readonly closedPromise: Promise<void>;
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
+  /**
+   * One timer for every deadline, armed for the earliest one, instead of a timer per request:
+   * creating and clearing a timer per request was a visible cost at tens of thousands of
+   * requests a second. It fires rarely (requests normally finish long before their deadline).
+   */
+  private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  private deadlineTimerAtMs = Infinity;
 
   constructor(socket: Socket, address: string, options: ReplicaClientOptions) {
     this.socket = socket;
@@ -177,12 +195,12 @@ export class ReplicaClient implements ReplicaLink {
         this.protocolFailure(`${pending.op} reply of ${outcome.body.data.length} bytes for ${pending.expectedBytes}`);
         return;
       }
-      this.settle(envelope.requestId, pending);
+      this.settle(envelope.requestId);
       if (outcome.kind === 'error') {
         const message = `Replica ${this.address}: ${pending.op}: ${outcome.message}`;
         pending.reject(new ReplicaClientError(outcome.code, message, { replicaEpoch: envelope.epoch }));
       } else {
-        pending.resolve(outcome.body);
+        pending.resolve(pending.extract(outcome.body));
       }
     }
   }
@@ -192,11 +210,10 @@ export class ReplicaClient implements ReplicaLink {
     this.socket.destroy();
   }
 
-  private settle(requestId: number, pending: Pending): void {
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
+  private settle(requestId: number): void {
     this.pending.delete(requestId);
-    this.startQueued();
-    this.wakeIdle();
+    if (this.queue.length > 0) this.startQueued();
+    if (this.pending.size === 0) this.wakeIdle();
   }
 
   private wakeIdle(): void {
@@ -210,10 +227,8 @@ export class ReplicaClient implements ReplicaLink {
     const all = [...this.pending.values(), ...this.queue.map((q) => q.pending)];
     this.pending.clear();
     this.queue.length = 0;
-    for (const pending of all) {
-      if (pending.timer !== undefined) clearTimeout(pending.timer);
-      pending.reject(this.failure);
-    }
+    this.disarmDeadlines();
+    for (const pending of all) pending.reject(this.failure);
     this.wakeIdle();
     if (!this.socket.destroyed) this.socket.destroy();
   }
@@ -227,8 +242,8 @@ export class ReplicaClient implements ReplicaLink {
     }
   }
 
-  private call(request: ReplicaRequest, expectedBytes = 0, timeoutMs = this.timeoutMs): Promise<ReplicaReplyBody> {
-    return new Promise((resolve, reject) => {
+  private call<T>(request: ReplicaRequest, extract: (body: ReplicaReplyBody) => T, options: { expectedBytes?: number; timeoutMs?: number } = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       if (this.failure !== undefined) {
         reject(this.failure);
         return;
@@ -237,32 +252,72 @@ export class ReplicaClient implements ReplicaLink {
         reject(new ReplicaClientError('closed', `Replica ${this.address}: client is closing`));
         return;
       }
-      const pending: Pending = { op: request.op, expectedBytes, resolve, reject, timer: undefined };
+      const timeoutMs = options.timeoutMs ?? this.timeoutMs;
       // The deadline covers the wait in the queue as well: the caller sees one timeout per request.
-      pending.timer = setTimeout(() => this.timeOut(pending, timeoutMs), timeoutMs);
+      const deadlineMs = performance.now() + timeoutMs;
+      const pending: Pending = {
+        op: request.op,
+        expectedBytes: options.expectedBytes ?? 0,
+        extract,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        timeoutMs,
+        deadlineMs,
+      };
       if (this.pending.size < this.inflightMax) {
         this.send(request, pending);
       } else if (this.queue.length < replicaClientQueueMax) {
         this.queue.push({ request, pending });
       } else {
-        clearTimeout(pending.timer);
         reject(new ReplicaClientError('overloaded', `Replica ${this.address}: ${this.queue.length} requests already waiting`));
+        return;
       }
+      if (deadlineMs < this.deadlineTimerAtMs) this.armDeadlines(deadlineMs);
     });
   }
 
-  private timeOut(pending: Pending, timeoutMs: number): void {
-    pending.timer = undefined;
+  private armDeadlines(atMs: number): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimerAtMs = atMs;
+    this.deadlineTimer = setTimeout(() => this.sweepDeadlines(), Math.max(0, Math.ceil(atMs - performance.now())));
+    // Left armed when requests finish (re-arming per request is the cost this avoids), so it must
+    // not keep the process alive on its own: the socket does while requests are out.
+    this.deadlineTimer.unref();
+  }
+
+  private disarmDeadlines(): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAtMs = Infinity;
+  }
+
+  /** Time out every request past its deadline (sent or queued), then arm for the next deadline. */
+  private sweepDeadlines(): void {
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAtMs = Infinity;
+    const nowMs = performance.now();
+    const expired: Pending[] = [];
+    let nextMs = Infinity;
     for (const [id, p] of this.pending) {
-      if (p === pending) {
+      if (p.deadlineMs <= nowMs) {
         this.pending.delete(id);
-        this.startQueued();
+        expired.push(p);
+      } else {
+        nextMs = Math.min(nextMs, p.deadlineMs);
       }
     }
-    const queued = this.queue.findIndex((q) => q.pending === pending);
-    if (queued >= 0) this.queue.splice(queued, 1);
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const p = this.queue[i]!.pending;
+      if (p.deadlineMs <= nowMs) {
+        this.queue.splice(i, 1);
+        expired.push(p);
+      }
+    }
+    if (expired.length > 0) this.startQueued();
+    for (const q of this.queue) nextMs = Math.min(nextMs, q.pending.deadlineMs);
+    if (nextMs < Infinity) this.armDeadlines(nextMs);
     this.wakeIdle();
-    pending.reject(new ReplicaClientError('timeout', `Replica ${this.address}: ${pending.op} got no reply in ${timeoutMs} ms`));
+    for (const p of expired) p.reject(new ReplicaClientError('timeout', `Replica ${this.address}: ${p.op} got no reply in ${p.timeoutMs} ms`));
   }
 
   private send(request: ReplicaRequest, pending: Pending): void {
@@ -300,17 +355,19 @@ export class ReplicaClient implements ReplicaLink {
     expectedBytes = 0,
     timeoutMs?: number,
   ): Promise<BodyOf<Op>> {
-    const body = await this.call(request, expectedBytes, timeoutMs);
+    const body = await this.call(request, wholeBody, timeoutMs === undefined ? { expectedBytes } : { expectedBytes, timeoutMs });
     assert(body.op === op, `reply op ${body.op} for ${op}`);
     return body as BodyOf<Op>;
   }
 
-  async read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
-    return (await this.expect('read', { op: 'read', offsetBytes, lengthBytes }, lengthBytes)).data;
+  // read and write are the hot path: no async wrappers, the reply's data goes straight to the
+  // caller (receive() has checked the reply's op and length against the request).
+  read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    return this.call({ op: 'read', offsetBytes, lengthBytes }, bodyData, { expectedBytes: lengthBytes });
   }
 
-  async write(offsetBytes: number, data: Uint8Array): Promise<void> {
-    await this.expect('write', { op: 'write', offsetBytes, data });
+  write(offsetBytes: number, data: Uint8Array): Promise<void> {
+    return this.call({ op: 'write', offsetBytes, data }, nothing);
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void> {
@@ -426,6 +483,7 @@ export class ReplicaClient implements ReplicaLink {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
     this.failure ??= new ReplicaClientError('closed', `Replica ${this.address}: client closed`);
+    this.disarmDeadlines();
     this.socket.end();
     await this.closedPromise;
   }
