@@ -43,7 +43,7 @@ export class ReplicaFrameDecoder {
   next(): FrameDecodeResult {
     if (this.failure !== undefined) return { kind: 'fatal', message: this.failure };
     if (this.buffered < prefixBytes) return { kind: 'need_more' };
-    const prefix = decodeFramePrefix(new DataView(this.peek(prefixBytes).buffer));
+    const prefix = decodeFramePrefix(this.prefixView());
     if (prefix.kind === 'fatal') {
       this.failure = prefix.message;
       this.chunks.length = 0;
@@ -55,6 +55,13 @@ export class ReplicaFrameDecoder {
     const header = decodeFrameHeader(bytes);
     if (header.kind === 'invalid') return header;
     return { kind: 'frame', frame: { header: header.header, payload: bytes.subarray(replicaFrameHeaderBytes) } };
+  }
+
+  /** The first 8 buffered bytes: a view when the first chunk holds them (the usual case), else a copy. */
+  private prefixView(): DataView {
+    const first = this.chunks[0]!;
+    if (first.length - this.headOffset >= prefixBytes) return new DataView(first.buffer, first.byteOffset + this.headOffset, prefixBytes);
+    return new DataView(this.peek(prefixBytes).buffer);
   }
 
   /** A copy of the first `count` buffered bytes, without consuming them. */

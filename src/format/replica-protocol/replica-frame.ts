@@ -40,6 +40,34 @@ export interface ReplicaFrame {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+// Every frame of a connection carries the same volume name: its bytes (encoding) and its string
+// (decoding) are kept from the last frame, so the hot path neither encodes nor decodes text.
+let lastEncodedName = '';
+let lastEncodedNameBytes = encoder.encode('');
+const lastDecodedNameBytes = new Uint8Array(volumeNameFieldBytes);
+let lastDecodedNameLength = -1;
+let lastDecodedName = '';
+
+function nameBytesOf(name: string): Uint8Array {
+  if (name !== lastEncodedName) {
+    lastEncodedNameBytes = encoder.encode(name);
+    lastEncodedName = name;
+  }
+  return lastEncodedNameBytes;
+}
+
+/** A 64-bit big-endian field as a number, or undefined when it is above 2^53 - 1. */
+function readU53(view: DataView, at: number): number | undefined {
+  const high = view.getUint32(at);
+  if (high > 0x1fffff) return undefined;
+  return high * 0x100000000 + view.getUint32(at + 4);
+}
+
+function writeU53(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / 0x100000000));
+  view.setUint32(at + 4, value >>> 0);
+}
+
 function isU32(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= 0xffffffff;
 }
@@ -49,7 +77,7 @@ function isU32(value: number): boolean {
  * users give it); a broken promise is an assertion, because it is our bug, not the peer's.
  */
 export function encodeReplicaFrame(header: ReplicaFrameHeader, payload: Uint8Array): Uint8Array {
-  const nameBytes = encoder.encode(header.volumeName);
+  const nameBytes = nameBytesOf(header.volumeName);
   assert(nameBytes.length <= nameLengthMax, `volume name of ${nameBytes.length} bytes is too long`);
   assert(isU32(header.requestId), `request id ${header.requestId} is not a u32`);
   assert(isU32(header.lengthBytes), `length ${header.lengthBytes} is not a u32`);
@@ -58,7 +86,7 @@ export function encodeReplicaFrame(header: ReplicaFrameHeader, payload: Uint8Arr
   const frameBytes = replicaFrameHeaderBytes + payload.length;
   assert(frameBytes <= replicaFrameSizeMaxBytes, `frame of ${frameBytes} bytes exceeds ${replicaFrameSizeMaxBytes}`);
   const bytes = new Uint8Array(frameBytes);
-  const view = new DataView(bytes.buffer);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, replicaFrameHeaderBytes);
   view.setUint32(0, replicaFrameMagic);
   view.setUint32(4, frameBytes);
   view.setUint8(8, header.version);
@@ -66,8 +94,8 @@ export function encodeReplicaFrame(header: ReplicaFrameHeader, payload: Uint8Arr
   view.setUint8(10, header.flags);
   view.setUint8(11, nameBytes.length);
   view.setUint32(12, header.requestId);
-  view.setBigUint64(16, BigInt(header.epoch));
-  view.setBigUint64(24, BigInt(header.offsetBytes));
+  writeU53(view, 16, header.epoch);
+  writeU53(view, 24, header.offsetBytes);
   view.setUint32(32, header.lengthBytes);
   view.setUint16(36, header.status);
   // Bytes 38..39 are reserved and stay zero.
@@ -113,8 +141,8 @@ export type HeaderResult = { readonly kind: 'ok'; readonly header: ReplicaFrameH
 export function decodeFrameHeader(bytes: Uint8Array): HeaderResult {
   assert(bytes.length >= replicaFrameHeaderBytes, 'decodeFrameHeader needs a whole header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, replicaFrameHeaderBytes);
-  const epochWire = view.getBigUint64(16);
-  const offsetWire = view.getBigUint64(24);
+  const epoch = readU53(view, 16);
+  const offsetBytes = readU53(view, 24);
   const nameLength = view.getUint8(11);
   const base = {
     version: view.getUint8(8),
@@ -140,25 +168,55 @@ export function decodeFrameHeader(bytes: Uint8Array): HeaderResult {
     return invalid('bad_request', `unknown flags 0x${base.flags.toString(16)}`);
   }
   if (view.getUint16(38) !== 0) return invalid('bad_request', 'reserved header bytes are not zero');
-  if (epochWire > BigInt(Number.MAX_SAFE_INTEGER)) return invalid('bad_request', `epoch ${epochWire} is too large`);
-  if (offsetWire > BigInt(Number.MAX_SAFE_INTEGER)) return invalid('out_of_range', `offset ${offsetWire} is too large`);
+  if (epoch === undefined) return invalid('bad_request', `epoch ${view.getBigUint64(16)} is too large`);
+  if (offsetBytes === undefined) return invalid('out_of_range', `offset ${view.getBigUint64(24)} is too large`);
   if (nameLength > nameLengthMax) {
     return invalid('bad_request', `volume name length ${nameLength} exceeds ${nameLengthMax}`);
   }
   const field = bytes.subarray(volumeNameFieldOffset, volumeNameFieldOffset + volumeNameFieldBytes);
-  if (field.subarray(nameLength).some((b) => b !== 0)) {
-    return invalid('bad_request', 'volume name padding is not zero');
+  for (let i = nameLength; i < volumeNameFieldBytes; i++) {
+    if (field[i] !== 0) return invalid('bad_request', 'volume name padding is not zero');
   }
-  let volumeName: string;
+  const volumeName = decodeName(field, nameLength);
+  if (volumeName === undefined) return invalid('bad_request', 'volume name is not valid UTF-8');
+  return {
+    kind: 'ok',
+    header: {
+      version: base.version,
+      opCode: base.opCode,
+      flags: base.flags,
+      requestId: base.requestId,
+      epoch,
+      offsetBytes,
+      lengthBytes: base.lengthBytes,
+      status: base.status,
+      volumeName,
+    },
+  };
+}
+
+/** The name in the first `length` bytes of `field`, or undefined when it is not UTF-8. */
+function decodeName(field: Uint8Array, length: number): string | undefined {
+  if (length === lastDecodedNameLength) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (field[i] !== lastDecodedNameBytes[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastDecodedName;
+  }
+  let name: string;
   try {
-    volumeName = decoder.decode(field.subarray(0, nameLength));
+    name = decoder.decode(field.subarray(0, length));
   } catch (error) {
     // TextDecoder with fatal: true throws TypeError on malformed UTF-8, and only that.
     if (!(error instanceof TypeError)) throw error;
-    return invalid('bad_request', 'volume name is not valid UTF-8');
+    return undefined;
   }
-  return {
-    kind: 'ok',
-    header: { ...base, epoch: Number(epochWire), offsetBytes: Number(offsetWire), volumeName },
-  };
+  lastDecodedNameBytes.set(field.subarray(0, length));
+  lastDecodedNameLength = length;
+  lastDecodedName = name;
+  return name;
 }
