@@ -95,7 +95,7 @@ const barWidth = 20;
 
 /** `[########------------]  40%` */
 export function progressBar(percent: number): string {
-  const clamped = Math.max(0, Math.min(100, Math.round(percent)));
+  const clamped = Number.isFinite(percent) ? Math.max(0, Math.min(100, Math.round(percent))) : 0;
   const filled = Math.round((clamped / 100) * barWidth);
   return `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${String(clamped).padStart(3)}%`;
 }
