@@ -122,12 +122,25 @@ export class SnapshotController {
     }
   }
 
-  private observe(volumeName: string, tree: EngineSnapshotTree | undefined, treeError: string | undefined): SnapshotObserved {
+  /**
+   * The Volume and Engine are read from the store, not the informers: right after an operation
+   * the caches may still show the request it has just cleared (a purge or revert annotation, the
+   * old engine size), and acting on that would run it twice.
+   */
+  private async freshly<T extends Resource>(kind: string, name: string): Promise<T | undefined> {
+    try {
+      return (await this.options.store.get(kind, name)) as T;
+    } catch (error) {
+      if (isStoreError(error, 'not_found')) return undefined;
+      throw error;
+    }
+  }
+
+  private observe(base: { volumeName: string; volume: Volume | undefined; engine: Engine | undefined }, tree: EngineSnapshotTree | undefined, treeError: string | undefined): SnapshotObserved {
+    const { volumeName } = base;
     const snapshots = this.informer('Snapshot').list() as Snapshot[];
     return {
-      volumeName,
-      volume: this.informer('Volume').get(volumeName) as Volume | undefined,
-      engine: (this.informer('Engine').list() as Engine[]).find((e) => e.spec.volumeName === volumeName && e.metadata.name === `${volumeName}-e-0`),
+      ...base,
       replicas: (this.informer('Replica').list() as Replica[]).filter((r) => r.spec.volumeName === volumeName),
       snapshots: snapshots.filter((s) => s.spec.volume === volumeName),
       snapshotOwners: new Map(snapshots.map((s) => [s.metadata.name, s.spec.volume])),
@@ -140,12 +153,13 @@ export class SnapshotController {
 
   /** One pass over one volume; returns when to look again. */
   private async pass(volumeName: string): Promise<number | undefined> {
-    const volume = this.informer('Volume').get(volumeName) as Volume | undefined;
+    const volume = await this.freshly<Volume>('Volume', volumeName);
     // Another manager owns it (or none has claimed it yet: the volume controller will).
     if (volume !== undefined && volume.status?.ownerID !== this.options.managerId) return undefined;
     this.stats.passes++;
-    const first = this.observe(volumeName, undefined, undefined);
-    const address = engineControlAddress(first.volume, first.engine);
+    const engine = await this.freshly<Engine>('Engine', `${volumeName}-e-0`);
+    const base = { volumeName, volume, engine: engine?.spec.volumeName === volumeName ? engine : undefined };
+    const address = engineControlAddress(base.volume, base.engine);
     let tree: EngineSnapshotTree | undefined;
     let treeError: string | undefined;
     if (address !== undefined) {
@@ -156,7 +170,7 @@ export class SnapshotController {
         treeError = `the engine of volume ${volumeName} did not list its snapshots: ${error.message}`;
       }
     }
-    const observed = this.observe(volumeName, tree, treeError);
+    const observed = this.observe(base, tree, treeError);
     const decision = reconcileSnapshots(observed);
     for (const note of decision.notes) this.options.log(note);
     if (decision.op !== undefined && address !== undefined) return this.runOp(address, decision.op, observed);

@@ -28,7 +28,7 @@ const volume: Volume = {
   ...resourceExamples.Volume,
   metadata: { name: 'vol-a', resourceVersion: '5' },
   spec: { ...resourceExamples.Volume.spec, size: 64 * mib, diskSelector: [] },
-  status: { ownerID: 'mgr', state: 'attached', robustness: 'healthy' },
+  status: { ownerID: 'mgr', state: 'attached', robustness: 'healthy', expansionRequired: false },
 };
 const engine: Engine = {
   apiVersion: 'shorthorn.io/v1', kind: 'Engine', metadata: { name: 'vol-a-e-0', resourceVersion: '7' },
@@ -254,7 +254,9 @@ test('expand: a larger spec.size is expanded in the engine, then the engine and 
   // expansionRequired follows the engine's size.
   const status = (volumeAfter: Volume, e: Engine): unknown =>
     (objects(reconcileSnapshots(observed({ volume: volumeAfter, engine: e, tree: undefined, treeError: 'x' })).actions, 'updateStatus')[0] as Volume | undefined)?.status?.expansionRequired;
-  assert.equal(status(volume, engine), undefined, 'nothing to write when equal and unset');
+  assert.equal(status(volume, engine), undefined, 'nothing to write when unchanged');
+  assert.equal(status(bigger, engine), true, 'detached and bigger: an expansion is due');
+  assert.equal(status({ ...volume, status: { ...volume.status, expansionRequired: true } }, engine), false);
 });
 
 test('the volume gone or being deleted takes its Snapshot resources with it', () => {

@@ -150,6 +150,8 @@ export function reconcileSnapshots(observed: SnapshotObserved): SnapshotDecision
         actions.push({ type: 'updateStatus', object: { ...s, status: { ...s.status, ownerID: observed.managerId, readyToUse: false, error: waiting } } });
       }
     }
+    const expansion = expansionStatus(volume, engine);
+    if (expansion !== undefined) actions.push(expansion);
     const revert = volume.metadata.annotations?.[revertAnnotation];
     if (revert !== undefined && observed.treeError === undefined && state !== 'attaching') {
       // A revert asked of an attached volume that detached before it ran is dropped, not kept
@@ -256,12 +258,18 @@ export function reconcileSnapshots(observed: SnapshotObserved): SnapshotDecision
       }
     }
   }
-  const expansionRequired = engine !== undefined && volume.spec.size > engine.spec.volumeSize;
-  if ((volume.status?.expansionRequired ?? false) !== expansionRequired) {
-    push({ type: 'updateStatus', object: { ...volume, status: { ...volume.status, expansionRequired } } });
-  }
+  const expansion = expansionStatus(volume, engine);
+  if (expansion !== undefined) push(expansion);
   if (actions.length >= mirrorWritesMax) return { actions, notes, requeueMs: 0 };
   return { actions, notes };
+}
+
+/** The volume's expansionRequired (its size is above the engine's, so an online expansion is due), when it changed. */
+function expansionStatus(volume: Volume, engine: Engine | undefined): Action | undefined {
+  if (engine === undefined) return undefined;
+  const expansionRequired = volume.spec.size > engine.spec.volumeSize;
+  if (volume.status?.expansionRequired === expansionRequired) return undefined;
+  return { type: 'updateStatus', object: { ...volume, status: { ...volume.status, expansionRequired } } };
 }
 
 /** Writes that finish a revert request: the annotation goes (only the one acted on), the outcome is a condition. */
