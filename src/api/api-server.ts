@@ -20,6 +20,7 @@ import { registerNodeRoutes } from './node-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { collectionView, isVolumeActionName, resourceView, volumeView, volumeActionNames } from './resource-view.ts';
 import { registerSettingRoutes } from './setting-routes.ts';
+import { registerRecurringJobRoutes } from './recurring-job-routes.ts';
 import { getOrNotFound, listLimited } from './store-access.ts';
 import { registerUiSession, streamCookieMatches } from './ui-session.ts';
 import { defaultUiDir, isUiPath, registerUiStatic } from './ui-static.ts';
@@ -126,7 +127,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     type: 'apiVersion',
     id: 'v1',
     links: Object.fromEntries(
-      ['volumes', 'nodes', 'settings', 'replicas', 'engines', 'snapshots', 'volumeattachments', 'events', 'nodetags', 'disktags', 'backuptargets', 'backupvolumes', 'backups'].map((p) => [p, `/v1/${p}`]),
+      ['volumes', 'nodes', 'settings', 'replicas', 'engines', 'snapshots', 'volumeattachments', 'events', 'nodetags', 'disktags', 'backuptargets', 'backupvolumes', 'backups', 'recurringjobs'].map((p) => [p, `/v1/${p}`]),
     ),
   }));
   const openApi = buildOpenApiDocument();
@@ -184,6 +185,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   registerNodeRoutes(app, store);
   registerSettingRoutes(app, store);
+  registerRecurringJobRoutes(app, { store, clock });
   registerBackupRoutes(app, { store, clock, ...(options.backupAccess === undefined ? {} : { access: options.backupAccess }) });
   app.get('/v1/events', () => ({ type: 'collection', resourceType: 'event', links: { self: '/v1/events' }, data: hub.history(), truncated: false }));
   registerEventStream(app, hub);

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { kindNames, resourceKinds, resourceSchema } from '../control/resources/resource-kinds.ts';
 import { VolumeSpecSchema } from '../control/resources/volume.ts';
 import { backupOpenApiPaths, backupOpenApiSchemas } from './backup-openapi.ts';
+import { recurringJobOpenApiPaths, recurringJobOpenApiSchemas } from './recurring-job-openapi.ts';
 import { DiskUpdateInputSchema, NodeUpdateInputSchema } from './node-routes.ts';
 import { volumeActionNames } from './resource-view.ts';
 import { SettingUpdateInputSchema } from './setting-routes.ts';
@@ -49,6 +50,7 @@ export function buildOpenApiDocument(): object {
   schemas['NodeUpdateInput'] = plain(NodeUpdateInputSchema);
   schemas['diskUpdateInput'] = plain(DiskUpdateInputSchema);
   Object.assign(schemas, backupOpenApiSchemas());
+  Object.assign(schemas, recurringJobOpenApiSchemas());
   schemas['Error'] = {
     type: 'object',
     required: ['type', 'status', 'code', 'message'],
@@ -107,6 +109,7 @@ export function buildOpenApiDocument(): object {
     ...readOnlyCollection('snapshots', 'Snapshot'),
     ...readOnlyCollection('volumeattachments', 'VolumeAttachment'),
     ...backupOpenApiPaths({ ok, json, ref, nameParam, errors }),
+    ...recurringJobOpenApiPaths({ ok, json, ref, nameParam, errors }),
   };
   return {
     openapi: '3.1.0',

@@ -38,6 +38,9 @@ export const volumeActionNames = [
   'snapshotRevert',
   'snapshotPurge',
   'snapshotBackup',
+  'recurringJobAdd',
+  'recurringJobDelete',
+  'recurringJobList',
 ] as const;
 export type VolumeActionName = (typeof volumeActionNames)[number];
 
@@ -63,7 +66,7 @@ export function volumeActions(volume: Volume): VolumeActionName[] {
   const state = volumeState(volume);
   if (state === 'deleting') return ['detach'];
   if (volume.status?.robustness === 'faulted') return ['attach', 'detach', 'salvage'];
-  const actions: VolumeActionName[] = ['attach', 'detach'];
+  const actions: VolumeActionName[] = ['attach', 'detach', 'recurringJobAdd', 'recurringJobDelete', 'recurringJobList'];
   if (state === 'creating' || state === 'detached' || state === 'attached') actions.push('expand', 'updateReplicaCount');
   if (state === 'attached') actions.push('snapshotCreate', 'snapshotList', 'snapshotDelete', 'snapshotRevert', 'snapshotPurge');
   // Longhorn offers it on any volume that is not faulted; the manager waits for the engine.

@@ -28,6 +28,7 @@ import {
 } from './resource-view.ts';
 import { parseSizeText } from './size-text.ts';
 import { getOrNotFound, listLimited, modifyResource } from './store-access.ts';
+import { recurringJobAdd, recurringJobDelete, recurringJobList, type RecurringJobInput, type VolumeRecurringJobList } from './volume-job-actions.ts';
 import {
   volumeActionInputs,
   type AttachInput,
@@ -53,7 +54,7 @@ export interface ActionContext {
   readonly access?: BackupAccess;
 }
 
-export type ActionResult = ResourceView | CollectionView;
+export type ActionResult = ResourceView | CollectionView | VolumeRecurringJobList;
 
 export async function runVolumeAction(
   context: ActionContext,
@@ -92,6 +93,12 @@ export async function runVolumeAction(
       return snapshotRevert(context, volume, input as SnapshotNameInput);
     case 'snapshotPurge':
       return snapshotPurge(context, volume);
+    case 'recurringJobAdd':
+      return recurringJobAdd(context.store, volume, input as RecurringJobInput);
+    case 'recurringJobDelete':
+      return recurringJobDelete(context.store, volume, input as RecurringJobInput);
+    case 'recurringJobList':
+      return recurringJobList(volume);
     case 'snapshotBackup':
       return snapshotBackup(context, volume, input as SnapshotBackupInput);
     default: {

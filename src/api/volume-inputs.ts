@@ -6,6 +6,7 @@ import { attacherTypes } from '../control/resources/volume-attachment.ts';
 import { replicaCountMax } from '../lib/limits.ts';
 import { SnapshotBackupInputSchema } from './backup-inputs.ts';
 import type { VolumeActionName } from './resource-view.ts';
+import { RecurringJobInputSchema } from './volume-job-actions.ts';
 
 const ticketId = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$' });
 /** Bytes as a number, or as Longhorn clients send them: a decimal string, optionally "10Gi". */
@@ -64,5 +65,8 @@ export const volumeActionInputs: Readonly<Record<VolumeActionName, TSchema>> = {
   snapshotDelete: SnapshotNameInputSchema,
   snapshotRevert: SnapshotNameInputSchema,
   snapshotPurge: EmptyInputSchema,
+  recurringJobAdd: RecurringJobInputSchema,
+  recurringJobDelete: RecurringJobInputSchema,
+  recurringJobList: EmptyInputSchema,
   snapshotBackup: SnapshotBackupInputSchema,
 };
