@@ -290,12 +290,10 @@ async function snapshotDelete(context: ActionContext, volume: Volume, input: Sna
 async function snapshotRevert(context: ActionContext, volume: Volume, input: SnapshotNameInput): Promise<ResourceView> {
   const snapshot = await snapshotOf(context, volume, input.name);
   if (snapshot.status?.markRemoved === true) throw new ApiError('conflict', `snapshot ${input.name} was deleted; it cannot be reverted to`);
-  if (volume.status?.frontendDisabled !== true) {
-    throw new ApiError(
-      'conflict',
-      `reverting volume ${volume.metadata.name} needs it attached in maintenance mode: detach it, then attach with disableFrontend`,
-    );
-  }
+  // The volume must be attached (see volumeActions) with no NBD client connected: the engine
+  // refuses a revert while one is, so no client sees its data change under it. Maintenance mode
+  // (disableFrontend) is not built yet. The manager checks the snapshot against the engine's
+  // chain and reports the outcome in the volume's SnapshotRevert condition (docs/manager.md).
   return changeVolume(context, volume.metadata.name, (current) => ({
     ...current,
     metadata: { ...current.metadata, annotations: { ...current.metadata.annotations, [revertAnnotation]: input.name } },
