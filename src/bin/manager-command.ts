@@ -10,6 +10,7 @@ import { toError } from '../lib/errors.ts';
 import { BackupController } from '../control/backups/backup-controller.ts';
 import { httpEngineBackupApi } from '../control/backups/engine-backup-client.ts';
 import { NodeLivenessMonitor } from '../control/controllers/node-liveness.ts';
+import { RecurringJobController } from '../control/controllers/recurring-job-controller.ts';
 import { SnapshotController } from '../control/controllers/snapshot-controller.ts';
 import { VolumeController } from '../control/controllers/volume-controller.ts';
 import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
@@ -59,6 +60,9 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     credentials: { secretsDir, env: process.env },
   });
   await backups.start();
+  // Recurring jobs: snapshots, backups, cleanup and trim on a cron schedule (docs/recurring-jobs.md).
+  const recurringJobs = new RecurringJobController({ store, managerId: id, clock: systemClock, timers: realTimers, log });
+  await recurringJobs.start();
   const liveness = new NodeLivenessMonitor({ store, clock: systemClock, timers: realTimers, log });
   liveness.start();
   let stopping = false;
@@ -70,6 +74,7 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
       .stop()
       .then(() => snapshots.stop())
       .then(() => backups.stop())
+      .then(() => recurringJobs.stop())
       .then(() => volumes.stop())
       .then(() => lease.stop())
       .then(() => store.close())
