@@ -10,6 +10,7 @@ import { validateResource } from '../control/resources/validate-resource.ts';
 import type { Volume } from '../control/resources/volume.ts';
 import type { VolumeAttachment } from '../control/resources/volume-attachment.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
+import { purgeAnnotation, revertAnnotation, snapshotVolumeLabel } from '../control/controllers/snapshot-reconcile.ts';
 import { ApiError } from './api-error.ts';
 import { snapshotBackup, type BackupAccess } from './backup-routes.ts';
 import type { SnapshotBackupInput } from './backup-inputs.ts';
@@ -42,11 +43,11 @@ import {
 
 /** Ticket id of attach calls that name none (Longhorn's UI uses `longhorn-ui`). */
 export const defaultAttachmentID = 'shorthorn-ui';
-/** Label on Snapshot resources naming their volume (Longhorn's `longhornvolume`). */
-export const snapshotVolumeLabel = 'shorthornvolume';
-/** Annotations the manager acts on: revert the volume to a snapshot; purge removed snapshots. */
-export const revertAnnotation = 'shorthorn.io/snapshot-revert-requested';
-export const purgeAnnotation = 'shorthorn.io/snapshot-purge-requested-at';
+/**
+ * The label on Snapshot resources naming their volume (Longhorn's `longhornvolume`) and the volume
+ * annotations the snapshot controller acts on (revert, purge): defined once, by the controller.
+ */
+export { purgeAnnotation, revertAnnotation, snapshotVolumeLabel };
 
 export interface ActionContext {
   readonly store: ResourceStore;
