@@ -89,7 +89,8 @@ export async function logOut(): Promise<void> {
 
 export function errorText(error: unknown): string {
   if (error instanceof ApiCallError) {
-    const problems = error.problems.map((p) => `${p.path}: ${p.reason}`).join('; ');
+    // The message often says the reason already; repeat only what it does not.
+    const problems = error.problems.filter((p) => !error.message.includes(p.reason)).map((p) => `${p.path}: ${p.reason}`).join('; ');
     return problems === '' ? error.message : `${error.message} (${problems})`;
   }
   return error instanceof Error ? error.message : String(error);

@@ -49,6 +49,7 @@ const badgeTones: Readonly<Record<string, string>> = {
   healthy: 'ok', attached: 'ok', RW: 'ok', running: 'ok', True: 'ok', ready: 'ok',
   degraded: 'warn', WO: 'warn', attaching: 'warn', detaching: 'warn', creating: 'info', starting: 'info', rebuilding: 'warn',
   faulted: 'bad', ERR: 'bad', error: 'bad', False: 'bad', deleting: 'info',
+  Completed: 'ok', InProgress: 'info', Pending: 'info', Error: 'bad', removed: 'neutral', pending: 'info', restoring: 'warn',
 };
 
 export function Badge(props: { value: string | undefined; label?: string }) {

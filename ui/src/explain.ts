@@ -34,6 +34,10 @@ export function explainVolume(volume: VolumeView, replicas: readonly ReplicaView
   for (const condition of volume.status?.conditions ?? []) {
     if (condition.status !== 'True' && condition.message !== undefined) details.push(`${condition.type}: ${condition.message}`);
   }
+  if (volume.status?.restoreRequired === true) {
+    const restore = volume.status.conditions?.find((c) => c.type === 'Restore');
+    return { tone: 'info', headline: `Restoring from a backup${restore?.message === undefined ? '' : `: ${restore.message}`}. It detaches when the data is in.`, details };
+  }
   switch (state) {
     case 'creating':
       return { tone: 'info', headline: 'Being created: the manager has not placed its replicas yet.', details };

@@ -1,7 +1,7 @@
-// Backups: the backup target's status, the backup volumes on it and their backups, restore into
-// a new volume (or a standby DR volume), and the actions each resource offers. The routes come
-// from other work in progress: a missing route is shown as "not available yet", never as a
-// failure, and the buttons are the `actions` each resource lists, so none is guessed.
+// Backups: the backup target's status, the backup volumes on it and their backups; restore into
+// a new volume (or a standby DR volume), verify, delete. Backups are not in the event stream, so
+// these lists are fetched again every few seconds. A route this API lacks is shown as "not
+// available yet", never as a failure.
 import { useState } from 'preact/hooks';
 import type { ResourceView } from '../../../src/api/resource-view.ts';
 import type { BackupSpec, BackupStatus } from '../../../src/control/resources/backup.ts';
@@ -20,14 +20,15 @@ function Restore(props: { backup: BackupView }) {
   const url = props.backup.status?.url;
   const [name, setName] = useState(`${props.backup.status?.volumeName ?? 'restored'}-restore`);
   const id = `restore-${props.backup.id}`;
-  if (url === undefined) return null;
+  if (url === undefined || props.backup.status?.state !== 'Completed') return null;
+  // The API fills the size from the mirrored backup and the replica count from the setting.
   const create = async (standby: boolean): Promise<void> => {
-    await apiCall('POST', '/v1/volumes', { name: name.trim(), size: String(props.backup.status?.volumeSize ?? ''), fromBackup: url, standby, numberOfReplicas: 0 });
+    await apiCall('POST', '/v1/volumes', { name: name.trim(), fromBackup: url, ...(standby ? { standby: true } : {}) });
     navigate(`/volumes/${name.trim()}`);
   };
   return (
     <span class="attach">
-      <label for={id} class="visually-hidden">Name of the restored volume</label>
+      <label for={id} class="visually-hidden">Name of the volume to restore {props.backup.id} into</label>
       <input id={id} value={name} onInput={(e) => setName(e.currentTarget.value)} size={16} />
       <ActionButton label="Restore" run={() => create(false)} />
       <ActionButton label="Create DR volume" run={() => create(true)} />
@@ -35,28 +36,29 @@ function Restore(props: { backup: BackupView }) {
   );
 }
 
-/** Buttons for the actions a resource offers (POST to the URL it gives), except the listed ones. */
-function OfferedActions(props: { resource: ResourceView; skip?: readonly string[]; input?: object }) {
+function Verify(props: { backup: BackupView; backupVolume: string }) {
+  const [result, setResult] = useState<string | undefined>(undefined);
   return (
     <>
-      {Object.entries(props.resource.actions).filter(([name]) => !(props.skip ?? []).includes(name)).map(([name, url]) => (
-        <ActionButton key={name} label={name} danger={name.toLowerCase().includes('delete')}
-          confirm={name.toLowerCase().includes('delete') ? `${name} ${props.resource.id}?` : undefined as unknown as string}
-          run={() => apiCall('POST', url, props.input ?? {})} />
-      ))}
+      <ActionButton label="Verify" run={async () => {
+        const verified = await apiCall<Record<string, unknown>>('POST', `/v1/backupvolumes/${props.backupVolume}?action=backupVerify`, { name: props.backup.id });
+        setResult(JSON.stringify(verified));
+      }} />
+      {result !== undefined && <span class="muted" role="status">{result.slice(0, 300)}</span>}
     </>
   );
 }
 
-function Backups(props: { volume: BackupVolumeView }) {
-  const [backups] = useOptionalRoute<Collection<BackupView>>(`/v1/backups?volume=${encodeURIComponent(props.volume.id)}`, 5000);
-  if (backups.kind === 'missing') return <p class="muted">Listing backups needs <code>/v1/backups</code>, not available yet.</p>;
+/** A volume's backups with state and progress; shared with the volume page. */
+export function BackupTable(props: { volume: string; backupVolume?: string }) {
+  const [backups, refresh] = useOptionalRoute<Collection<BackupView>>(`/v1/backups?volume=${encodeURIComponent(props.volume)}`, 3000);
+  if (backups.kind === 'missing') return <NotAvailable what="Listing backups" route="/v1/backups" />;
   if (backups.kind === 'error') return <Notice tone="bad">{backups.message}</Notice>;
   if (backups.kind === 'loading') return <p>Loading…</p>;
   if (backups.value.data.length === 0) return <p>No backups.</p>;
   return (
-    <table>
-      <caption class="visually-hidden">Backups of {props.volume.id}</caption>
+    <table data-testid={`backups-of-${props.volume}`}>
+      <caption class="visually-hidden">Backups of {props.volume}</caption>
       <thead><tr><th scope="col">Backup</th><th scope="col">State</th><th scope="col">Snapshot</th><th scope="col">Created</th><th scope="col">Size</th><th scope="col">Actions</th></tr></thead>
       <tbody>
         {backups.value.data.map((b) => (
@@ -67,7 +69,11 @@ function Backups(props: { volume: BackupVolumeView }) {
             <td>{b.status?.snapshotName ?? b.spec.snapshotName ?? '–'}</td>
             <td>{formatTime(b.status?.backupCreatedAt)}</td>
             <td>{formatBytes(b.status?.size)}</td>
-            <td><Restore backup={b} /> <OfferedActions resource={b} /></td>
+            <td>
+              {props.backupVolume !== undefined && <><Restore backup={b} /> <Verify backup={b} backupVolume={props.backupVolume} /></>}
+              <ActionButton label="Delete" danger confirm={`Delete backup ${b.id} from the target?`}
+                run={async () => { await apiCall('DELETE', `/v1/backups/${b.id}`); refresh(); }} />
+            </td>
           </tr>
         ))}
       </tbody>
@@ -102,8 +108,11 @@ export function BackupsPage() {
           <section class="panel" key={v.id} aria-labelledby={`bv-${v.id}`} data-testid={`backup-volume-${v.id}`}>
             <h3 id={`bv-${v.id}`}>{v.id}</h3>
             <p class="muted">last backup {v.status?.lastBackupName ?? '–'} at {formatTime(v.status?.lastBackupAt)} · stored {formatBytes(v.status?.dataStored)}</p>
-            <div class="toolbar"><OfferedActions resource={v} /></div>
-            <Backups volume={v} />
+            <div class="toolbar">
+              {'backupVolumeSync' in v.actions && <ActionButton label="Sync from target" run={() => apiCall('POST', `/v1/backupvolumes/${v.id}?action=backupVolumeSync`, {})} />}
+              <ActionButton label="Delete backup volume" danger confirm={`Delete backup volume ${v.id} and every backup in it?`} run={() => apiCall('DELETE', `/v1/backupvolumes/${v.id}`)} />
+            </div>
+            <BackupTable volume={v.id} backupVolume={v.id} />
           </section>
         ))}
       </section>

@@ -5,6 +5,7 @@ import { apiCall, errorText } from '../api.ts';
 import { Notice, PageTitle } from '../components.tsx';
 import { useCollection } from '../live.ts';
 import type { SettingView } from '../views.ts';
+import { settingCategories } from '../../../src/control/settings/setting-definition.ts';
 
 function SettingRow(props: { setting: SettingView }) {
   const { setting } = props;
@@ -57,7 +58,9 @@ export function SettingsPage() {
   const settings = useCollection<SettingView>('Setting');
   const [filter, setFilter] = useState('');
   const shown = settings.items.filter((s) => s.id.includes(filter.trim().toLowerCase()) || s.definition.description.toLowerCase().includes(filter.trim().toLowerCase()));
-  const categories = [...new Set(shown.map((s) => s.definition.category))];
+  // The catalogue's order (General first), then any category this UI does not know yet.
+  const present = new Set(shown.map((s) => s.definition.category));
+  const categories = [...settingCategories.filter((c) => present.has(c)), ...[...present].filter((c) => !(settingCategories as readonly string[]).includes(c))];
   return (
     <>
       <PageTitle>Settings</PageTitle>

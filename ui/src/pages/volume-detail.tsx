@@ -6,9 +6,11 @@ import { ActionButton, Badge, Notice, PageTitle } from '../components.tsx';
 import { explainVolume } from '../explain.ts';
 import { formatBytes } from '../format.ts';
 import { useCollection } from '../live.ts';
-import { navigate } from '../router.ts';
+import { linkTo, navigate } from '../router.ts';
 import { volumeState, type EngineView, type NodeView, type ReplicaView, type SnapshotView, type VolumeView } from '../views.ts';
+import { BackupTable } from './backups.tsx';
 import { ReplicaTable } from './replica-table.tsx';
+import { formatTime } from '../format.ts';
 import { SnapshotTree } from './snapshot-tree.tsx';
 
 function SizeAndCount(props: { volume: VolumeView }) {
@@ -91,6 +93,25 @@ export function VolumeDetailPage(props: { name: string }) {
         <ReplicaTable replicas={own} engine={engine} />
       </section>
       <SnapshotTree volume={volume} snapshots={snapshots.items.filter((s) => s.spec.volume === volume.id)} />
+      <section aria-labelledby="backups-title">
+        <h2 id="backups-title">Backups</h2>
+        <p class="muted">Back up a snapshot with its "Back up" button; all backups are on the <a {...linkTo('/backups')}>Backups</a> page.</p>
+        <BackupTable volume={volume.id} />
+      </section>
+      {(volume.status?.conditions ?? []).length > 0 && (
+        <section aria-labelledby="conditions-title">
+          <h2 id="conditions-title">Conditions</h2>
+          <table data-testid="volume-conditions">
+            <caption class="visually-hidden">Conditions of {volume.id}</caption>
+            <thead><tr><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Message</th><th scope="col">Since</th></tr></thead>
+            <tbody>
+              {(volume.status?.conditions ?? []).map((c) => (
+                <tr key={c.type}><td>{c.type}</td><td><Badge value={c.status} /></td><td>{c.reason ?? '–'}</td><td>{c.message ?? '–'}</td><td>{formatTime(c.lastTransitionTime)}</td></tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
       <section aria-labelledby="io-title">
         <h2 id="io-title">I/O</h2>
         <p class="muted">
