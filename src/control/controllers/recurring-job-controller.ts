@@ -19,7 +19,7 @@ import { Informer } from '../runtime/informer.ts';
 import { decideOwnership, leaseLiveness, ownerIdOf } from '../runtime/ownership.ts';
 import type { Timers } from '../runtime/timers.ts';
 import { isStoreError, type ResourceStore } from '../store/resource-store.ts';
-import { runTask, type TaskContext } from './recurring-job-tasks.ts';
+import { runTask, TaskAbortedError, type TaskContext } from './recurring-job-tasks.ts';
 
 /** Annotation the API's runNow action sets (to the request time): run once now, off schedule. */
 export const runNowAnnotation = 'shorthorn.io/recurring-job-run-requested-at';
@@ -51,6 +51,7 @@ export class RecurringJobController {
   private evaluating: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly abort = new AbortController();
   /** Runs started and finished and looks taken by this process, for tests and metrics. */
   readonly stats = { runsStarted: 0, runsFinished: 0, looks: 0 };
 
@@ -72,6 +73,7 @@ export class RecurringJobController {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     this.cancelTimer?.();
     await this.evaluating;
     await Promise.all(this.running.values());
@@ -226,6 +228,7 @@ export class RecurringJobController {
       timers,
       timeoutMs: this.options.taskTimeoutMs ?? recurringJobTaskTimeoutMs,
       pollMs: this.options.pollMs ?? 500,
+      signal: this.abort.signal,
       backupSnapshotCleanup: () => {
         const setting = this.settings.get('auto-cleanup-recurring-job-backup-snapshot') as Resource<{ value?: string }> | undefined;
         return (setting?.spec.value ?? 'true') === 'true';
@@ -240,6 +243,7 @@ export class RecurringJobController {
     const volumes = volumesOfJob({ name, groups: job.spec.groups }, this.volumes.list() as Volume[]);
     const outcomes: Record<string, string> = {};
     const failures: string[] = [];
+    let aborted = false;
     const context = this.taskContext();
     const ref = { number: run.number, slotMs: Date.parse(run.slot) };
     await forEachLimited(volumes, job.spec.concurrency, async (volume) => {
@@ -247,12 +251,20 @@ export class RecurringJobController {
       try {
         outcomes[volumeName] = await runTask(context, job, ref, volume);
       } catch (error) {
+        if (error instanceof TaskAbortedError) {
+          aborted = true;
+          return;
+        }
         const message = toError(error).message;
         outcomes[volumeName] = `failed: ${message}`;
         failures.push(`${volumeName}: ${message}`);
       }
       log(`recurring job ${name}: run ${run.number}: volume ${volumeName}: ${outcomes[volumeName]}`);
     });
+    if (aborted) {
+      log(`recurring job ${name}: run ${run.number} interrupted by shutdown; the next manager resumes it`);
+      return;
+    }
     const reported = Object.fromEntries(
       Object.entries(outcomes)
         .slice(0, recurringJobVolumeReportMax)

@@ -37,6 +37,8 @@ export interface TaskContext {
   /** How long to wait for a snapshot to be ready or a backup to end. */
   readonly timeoutMs: number;
   readonly pollMs: number;
+  /** Aborted when the manager stops: waits end at once and the run is left to be resumed. */
+  readonly signal: AbortSignal;
   /** Setting auto-cleanup-recurring-job-backup-snapshot: a backup job keeps only its last snapshot. */
   readonly backupSnapshotCleanup: () => boolean;
   /** fstrim of the volume's mounted filesystem; undefined where this manager cannot reach it. */
@@ -50,6 +52,9 @@ export interface RunRef {
 
 /** A task refused or failed for this volume; the message is the volume's outcome. */
 export class TaskError extends Error {}
+
+/** The manager is stopping: the run is not finished and is resumed by the next manager. */
+export class TaskAbortedError extends Error {}
 
 /** Why a volume is skipped by every task, or undefined when it can be worked on. */
 export function skipReason(volume: Volume): string | undefined {
@@ -71,6 +76,7 @@ async function sleep(context: TaskContext, ms: number): Promise<void> {
 async function waitFor<T>(context: TaskContext, what: string, read: () => Promise<{ done: T } | { waiting: string }>): Promise<T> {
   const deadline = context.clock.monotonicMs() + context.timeoutMs;
   for (;;) {
+    if (context.signal.aborted) throw new TaskAbortedError(`${what}: the manager is stopping`);
     const state = await read();
     if ('done' in state) return state.done;
     if (context.clock.monotonicMs() >= deadline) throw new TaskError(`${what}: not done after ${Math.round(context.timeoutMs / 1000)} s (${state.waiting})`);
@@ -229,7 +235,7 @@ export async function runTask(context: TaskContext, job: RecurringJob, run: RunR
       }
     }
   } catch (error) {
-    if (error instanceof TaskError) throw error;
+    if (error instanceof TaskError || error instanceof TaskAbortedError) throw error;
     throw new TaskError(toError(error).message, { cause: error });
   }
 }
