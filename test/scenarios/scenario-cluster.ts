@@ -99,7 +99,7 @@ export class ScenarioCluster {
       args.push('--fault-config', file);
       env[faultInjectionEnvVar] = '1';
     }
-    replica.daemon = await startDaemon({ args, readyPattern: /listening on (\S+)/, env });
+    replica.daemon = await startDaemon({ args, readyPattern: /listening on (\S+)/, env, timeoutMs: 60_000 });
     this.note(`replica ${replica.index} (${replica.address}) started${faults === undefined ? '' : ` with faults ${JSON.stringify(faults)}`}, pid ${replica.daemon.pid}`);
   }
 
@@ -107,7 +107,7 @@ export class ScenarioCluster {
     const args = ['engine', '--name', this.volume, '--size', String(this.sizeBytes), '--nbd-socket', this.socket];
     args.push('--timeout-ms', String(requestTimeoutMs), '--ping-interval-ms', String(pingIntervalMs));
     for (const r of this.replicas) args.push('--replica', r.address);
-    this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) } });
+    this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) }, timeoutMs: 60_000 });
     this.controlUrl = `http://${this.engine.ready[1] ?? ''}`;
     this.note(`engine started, pid ${this.engine.pid}`);
   }
@@ -191,7 +191,7 @@ export class ScenarioCluster {
       await r.daemon?.stop();
       r.daemon = null;
     }
-    await Promise.all(this.replicas.map((r) => r.proxy?.close()));
+    await Promise.all(this.replicas.map((r) => (r.proxy === null ? Promise.resolve() : r.proxy.close())));
   }
 
   /** A stopped replica's flattened data over [0, lengthBytes), read from its files offline. */
