@@ -15,6 +15,7 @@ import { registerNodeClientCommands } from '../cli/node-commands.ts';
 import { registerSettingCommands } from '../cli/setting-commands.ts';
 import { registerReplicaClientCommands } from '../cli/replica-commands.ts';
 import { registerDiskCommands } from '../cli/disk-commands.ts';
+import { registerJobCommands } from '../cli/job-commands.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
@@ -41,5 +42,7 @@ registerSettingCommands(program);
 // After registerReplicaCommand: `replica list` becomes a subcommand of the replica daemon's command.
 registerReplicaClientCommands(program);
 registerDiskCommands(program);
+// After registerVolumeCommands: `volume job add|delete|list` join the volume command.
+registerJobCommands(program);
 
 await program.parseAsync(process.argv);
