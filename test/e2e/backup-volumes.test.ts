@@ -38,7 +38,7 @@ interface Api {
 async function startApi(dir: string): Promise<Api> {
   const port = await freePort();
   const storeDir = join(dir, 'store');
-  await startDaemon({ args: ['api', '--store', `embedded:${storeDir}`, '--port', String(port)], readyPattern: /listening on/ });
+  await startDaemon({ args: ['api', '--store', `embedded:${storeDir}`, '--port', String(port)], readyPattern: /listening on/, timeoutMs: 120_000 });
   const url = `http://127.0.0.1:${port}`;
   const tokenFile = join(storeDir, 'api-token');
   const token = (await readFile(tokenFile, 'utf8')).trim();
@@ -93,11 +93,17 @@ async function roundTrip(options: {
 }): Promise<void> {
   const { dir, cluster, api } = options;
   const random = new SeededRandom(seed);
+  let last = Date.now();
+  const step = (what: string): void => {
+    console.log(`${what}: ${Date.now() - last} ms`);
+    last = Date.now();
+  };
   await ok(api, 'PUT', '/v1/settings/backupstore-poll-interval', { value: '2' });
   await ok(api, 'PUT', '/v1/settings/backup-target', { value: options.target });
   await ok(api, 'POST', '/v1/volumes', { name: 'vol-b', size: '32Mi', numberOfReplicas: 2 });
   await waitFor('vol-b detached', async () => ((await ok<View>(api, 'GET', '/v1/volumes/vol-b')).status?.['state'] === 'detached' ? true : undefined), 60_000);
   const uri = await attached(api, cluster, 'vol-b', 'node-1');
+  step('created and attached');
 
   // Seeded data with holes: 2 MiB blocks of noise, of text, or left empty.
   const data = new Uint8Array(sizeBytes);
@@ -111,6 +117,7 @@ async function roundTrip(options: {
   await writeFile(source, data);
   await run('nbdcopy', [source, uri]);
   const first = await image(dir, uri, 'first');
+  step('data written');
 
   await ok(api, 'POST', '/v1/volumes/vol-b?action=snapshotCreate', { name: 'snap-1' });
   await waitFor('snap-1 ready', async () => ((await ok<View>(api, 'GET', '/v1/snapshots/snap-1')).status?.['readyToUse'] === true ? true : undefined), 30_000);
@@ -119,6 +126,7 @@ async function roundTrip(options: {
   const backup1 = JSON.parse(created.stdout) as View;
   assert.equal(backup1.status?.['state'], 'Completed');
   assert.match(String(backup1.status?.['url']), /\?backup=backup-[0-9a-f]{16}&volume=vol-b$/);
+  step('snapshot and first backup');
 
   // Listed in the backup volume (the mirror), and in the target without any cluster.
   await waitFor('backup volume vol-b mirrored', async () => {
@@ -128,6 +136,7 @@ async function roundTrip(options: {
   const store = await options.openStore();
   const paths = await store.paths('vol-b');
   assert.deepEqual((await store.listBackups(paths)).map((b) => [b.name, b.state]), [[backup1.id, 'complete']]);
+  step('mirrored');
 
   // A backup written by another cluster shows up after a sync.
   const foreign = seededVolume(4, new SeededRandom(seed + 1));
@@ -138,6 +147,7 @@ async function roundTrip(options: {
     const got = await api.call<View>('GET', '/v1/backups/backup-00000000000f0e1a');
     return got.status === 200 && got.body.status?.['state'] === 'Completed' && got.body.metadata.labels?.['shorthorn.io/backup-volume'] === 'vol-foreign' ? true : undefined;
   }, 30_000);
+  step('foreign backup mirrored');
 
   // Change a block, second backup (incremental).
   await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 6M 2M', '-c', 'flush', uri]);
@@ -149,12 +159,14 @@ async function roundTrip(options: {
   assert.equal(created2.code, 0, `backup create: ${created2.stderr}`);
   const backup2 = JSON.parse(created2.stdout) as View;
   assert.equal(backup2.status?.['state'], 'Completed');
+  step('second backup');
 
   // Restore the first into a new volume: attach is refused until it is done, then bit for bit.
   const restored = await api.cli('backup', 'restore', backup1.id, '--to', 'vol-r1', '--replicas', '2', '--timeout', '180');
   assert.equal(restored.code, 0, `restore: ${restored.stdout}\n${restored.stderr}`);
   assert.equal(await image(dir, await attached(api, cluster, 'vol-r1', 'node-2'), 'r1'), first, 'vol-r1 holds snap-1 bit for bit');
   await detached(api, 'vol-r1');
+  step('restore 1 and compare');
 
   // Verify, then delete the first backup: gone from the target, the second still restores.
   const verified = await api.cli('backup', 'verify', backup2.id, '--json');
@@ -163,9 +175,11 @@ async function roundTrip(options: {
   const deleted = await api.cli('backup', 'delete', backup1.id, '--timeout', '120');
   assert.equal(deleted.code, 0, deleted.stderr);
   assert.deepEqual((await store.listBackups(paths)).map((b) => b.name), [backup2.id]);
+  step('verify and delete');
   const restored2 = await api.cli('backup', 'restore', backup2.id, '--to', 'vol-r2', '--replicas', '1', '--timeout', '180');
   assert.equal(restored2.code, 0, `restore: ${restored2.stdout}\n${restored2.stderr}`);
   assert.equal(await image(dir, await attached(api, cluster, 'vol-r2', 'node-1'), 'r2'), second, 'vol-r2 holds snap-2 bit for bit');
+  step('restore 2 and compare');
   const missing = await api.cli('backup', 'get', backup1.id);
   assert.equal(missing.code, 2, 'a deleted backup is not found');
   await store.target.close();
