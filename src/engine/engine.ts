@@ -100,6 +100,8 @@ export class Engine implements BlockDevice {
   private readonly barrier = new WriteBarrier();
   /** The pending record of a write-set change; acknowledgements wait for it. */
   private membershipChange: Promise<void> = Promise.resolve();
+  /** Membership records started and not yet finished: while 0, acknowledgements need not wait. */
+  private membershipChangesPending = 0;
   private readonly readStats = new IoStats();
   private readonly writeStats = new IoStats();
   private readonly flushStats = new IoStats();
@@ -442,7 +444,9 @@ export class Engine implements BlockDevice {
   }
 
   private rwCount(): number {
-    return this.members.filter((m) => m.mode === 'rw').length;
+    let count = 0;
+    for (const m of this.members) if (m.mode === 'rw') count++;
+    return count;
   }
 
   /**
@@ -452,19 +456,29 @@ export class Engine implements BlockDevice {
   private async fanOut(op: MemberOp): Promise<void> {
     const targets = this.writeSet();
     if (targets.length === 0) throw new IoError('io', `Volume ${this.volumeName} has no replica in its write set`);
-    const results = await Promise.allSettled(targets.map((m) => op(m.link)));
     const failures: { member: EngineMember; error: unknown }[] = [];
-    results.forEach((result, i) => {
-      const member = targets[i];
-      if (result.status === 'rejected' && member !== undefined) failures.push({ member, error: result.reason });
-    });
+    if (targets.length === 1) {
+      // One replica (a single-replica volume): the same outcome without allSettled's bookkeeping.
+      const member = targets[0]!;
+      try {
+        await op(member.link);
+      } catch (error) {
+        failures.push({ member, error });
+      }
+    } else {
+      const results = await Promise.allSettled(targets.map((m) => op(m.link)));
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i]!;
+        if (result.status === 'rejected') failures.push({ member: targets[i]!, error: result.reason });
+      }
+    }
     // Every replica refused the request itself (not a failure of one replica): they all still
     // hold the same data, so none is dropped and the client gets the error.
     const first = failures[0]?.error;
     if (failures.length === targets.length && isRequestRejection(first)) throw first;
     if (failures.length > 0) await this.fail(failures);
     // A write-set change started by another request must be on disk before we acknowledge.
-    await this.membershipChange;
+    if (this.membershipChangesPending > 0) await this.membershipChange;
     const rw = this.rwCount();
     if (rw === 0) throw new IoError('io', `Volume ${this.volumeName}: every replica failed`);
     if (rw < this.minimumWriteReplicas) {
@@ -512,31 +526,40 @@ export class Engine implements BlockDevice {
    * that generations are written in order. A member that fails to record it is dropped too.
    */
   private recordMembership(why: string): Promise<void> {
+    this.membershipChangesPending++;
     const next = this.membershipChange.then(async () => {
-      for (;;) {
-        const rw = this.members.filter((m) => m.mode === 'rw');
-        if (rw.length === 0) {
-          this.log(`write set empty after: ${why}`);
-          return;
-        }
-        const generation = this.generation + 1;
-        const members = rw.map((m) => m.link.address);
-        const results = await Promise.allSettled(rw.map((m) => m.link.setMembership({ generation, members })));
-        this.generation = generation;
-        const failed = rw.filter((_, i) => results[i]?.status === 'rejected');
-        if (failed.length === 0) {
-          this.log(`generation ${generation}: members ${members.join(', ')} (${why})`);
-          return;
-        }
-        for (const m of failed) {
-          m.mode = 'err';
-          m.lastError = 'failed to record membership';
-        }
-        why = `${why}; then dropped ${failed.map((m) => m.link.address).join(', ')} (membership record failed)`;
+      try {
+        await this.recordMembershipNow(why);
+      } finally {
+        this.membershipChangesPending--;
       }
     });
     this.membershipChange = next;
     return next;
+  }
+
+  private async recordMembershipNow(why: string): Promise<void> {
+    for (;;) {
+      const rw = this.members.filter((m) => m.mode === 'rw');
+      if (rw.length === 0) {
+        this.log(`write set empty after: ${why}`);
+        return;
+      }
+      const generation = this.generation + 1;
+      const members = rw.map((m) => m.link.address);
+      const results = await Promise.allSettled(rw.map((m) => m.link.setMembership({ generation, members })));
+      this.generation = generation;
+      const failed = rw.filter((_, i) => results[i]?.status === 'rejected');
+      if (failed.length === 0) {
+        this.log(`generation ${generation}: members ${members.join(', ')} (${why})`);
+        return;
+      }
+      for (const m of failed) {
+        m.mode = 'err';
+        m.lastError = 'failed to record membership';
+      }
+      why = `${why}; then dropped ${failed.map((m) => m.link.address).join(', ')} (membership record failed)`;
+    }
   }
 
   private checkRange(what: string, offsetBytes: number, lengthBytes: number): void {

@@ -7,7 +7,9 @@ import { assert } from '../lib/assert.ts';
 interface Holder {
   readonly startBytes: number;
   readonly endBytes: number;
-  readonly done: Promise<void>;
+  /** Created only when a later arrival must wait (most writes overlap nothing). */
+  done: Promise<void> | undefined;
+  wake: (() => void) | undefined;
 }
 
 export class RangeLock {
@@ -21,24 +23,25 @@ export class RangeLock {
     assert(lengthBytes > 0, `range lock of ${lengthBytes} bytes`);
     const startBytes = offsetBytes;
     const endBytes = offsetBytes + lengthBytes;
-    const waitFor: Promise<void>[] = [];
+    let waitFor: Promise<void>[] | undefined;
     for (const holder of this.held) {
-      if (holder.startBytes < endBytes && startBytes < holder.endBytes) waitFor.push(holder.done);
+      if (holder.startBytes < endBytes && startBytes < holder.endBytes) {
+        holder.done ??= new Promise<void>((resolve) => {
+          holder.wake = resolve;
+        });
+        (waitFor ??= []).push(holder.done);
+      }
     }
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holder: Holder = { startBytes, endBytes, done };
+    const holder: Holder = { startBytes, endBytes, done: undefined, wake: undefined };
     // Registered before waiting, so that every later overlapping arrival queues behind us.
     this.held.add(holder);
-    await Promise.all(waitFor);
+    if (waitFor !== undefined) await Promise.all(waitFor);
     let released = false;
     return () => {
       assert(!released, 'range lock released twice');
       released = true;
       this.held.delete(holder);
-      release();
+      holder.wake?.();
     };
   }
 
