@@ -2,7 +2,9 @@
 // agents, the manager and the API as processes. Log in (a wrong token first), create a 3-replica
 // volume, attach it, take a snapshot and see it in the tree, kill a replica process and watch the
 // page go degraded → rebuilding with progress → healthy without a reload, give a setting a bad
-// value and see the API's refusal, and visit every page. Screenshots of each page go to
+// value and see the API's refusal, set a backup target, back up the snapshot, restore it into a
+// new volume and read the data back, revert to the snapshot in maintenance mode, and visit every
+// page. Screenshots of each page go to
 // test-artifacts/ui/ (SHORTHORN_UI_SCREENSHOTS=DIR to put them elsewhere).
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -45,7 +47,7 @@ const recorderScript = `(() => {
   record();
 })()`;
 
-test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live, refuse a bad setting, every page', async () => {
+test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live, refuse a bad setting, back up, restore, revert, every page', { timeout: 600_000 }, async () => {
   await mkdir(shotsDir, { recursive: true });
   await withTempDir('ui', async (dir) => {
     let cluster: LocalCluster | undefined;
@@ -55,10 +57,28 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
     try {
       cluster = await startLocalCluster({ dir, nodes });
       const storeDir = join(dir, 'store');
-      const api = await startDaemon({ args: ['api', '--store', `embedded:${storeDir}`, '--port', '0'], readyPattern: /listening on (http:\/\/127\.0\.0\.1:\d+)/ });
+      const api = await startDaemon({ args: ['api', '--store', `embedded:${storeDir}`, '--port', '0'], readyPattern: /listening on (http:\/\/127\.0\.0\.1:\d+)/, timeoutMs: 60_000 });
       const base = api.ready[1]!;
       const token = (await readFile(join(storeDir, 'api-token'), 'utf8')).trim();
-      const apiGet = async <T>(path: string): Promise<T> => (await (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as T;
+      const apiCall = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+        const response = await fetch(`${base}${path}`, {
+          method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.clone().text()}`);
+        return (await response.json()) as T;
+      };
+      const apiGet = <T>(path: string): Promise<T> => apiCall<T>('GET', path);
+      const endpointOf = async (volume: string): Promise<string> => {
+        const found = (await apiGet<{ data: { status?: { endpoint?: string } }[] }>(`/v1/engines?volume=${volume}`)).data.find((e) => e.status?.endpoint !== undefined);
+        const uri = found?.status?.endpoint;
+        assert.ok(uri?.startsWith('nbd+unix://') === true, `engine endpoint of ${volume}: ${uri}`);
+        return uri;
+      };
+      let last = Date.now();
+      const step = (what: string): void => {
+        process.stdout.write(`${what}: ${Date.now() - last} ms\n`);
+        last = Date.now();
+      };
 
       browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: chromiumArgs });
       const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
@@ -96,7 +116,11 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       await page.getByTestId('volume-headline').filter({ hasText: /^Healthy/ }).waitFor({ timeout: 60_000 });
       assert.equal(await page.getByTestId('replica-table').locator('tbody tr').count(), 3);
 
-      // A snapshot, seen in the tree.
+      step('created and attached');
+
+      // Data the snapshot (and later its backup) holds, then the snapshot, seen in the tree.
+      const endpoint = await endpointOf(volumeName);
+      await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 4M', '-c', 'flush', endpoint]);
       await page.getByLabel('New snapshot name (optional)').fill('snap-1');
       await page.getByRole('button', { name: 'Take snapshot' }).click();
       const snapshot = page.getByTestId('snapshot-snap-1');
@@ -112,12 +136,11 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       const replicas = (await apiGet<{ data: Replica[] }>(`/v1/replicas?volume=${volumeName}`)).data;
       const victim = replicas.find((r) => r.spec.nodeID === 'node-2');
       assert.ok(victim?.status?.pid !== undefined, `no running replica on node-2: ${JSON.stringify(replicas.map((r) => r.status))}`);
-      const endpoint = (await apiGet<{ data: { status?: { endpoint?: string } }[] }>(`/v1/engines?volume=${volumeName}`)).data[0]?.status?.endpoint;
-      assert.ok(endpoint?.startsWith('nbd+unix://') === true, `engine endpoint ${endpoint}`);
+      step('snapshot');
       await cluster.agents.get('node-2')!.kill9();
       process.kill(victim.status.pid, 'SIGKILL');
       await page.getByTestId('volume-headline').filter({ hasText: /^Degraded/ }).waitFor({ timeout: 30_000 });
-      await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x6b 0 96M', '-c', 'flush', endpoint]);
+      await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x6b 8M 96M', '-c', 'flush', endpoint]);
       await cluster.startAgent('node-2');
       await page.getByTestId('rebuild-progress').first().waitFor({ timeout: 60_000 });
       await shot(page, 'volume-rebuilding');
@@ -132,6 +155,8 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       assert.ok(states.some((s) => s.rebuilding.some((text) => /\d+%/.test(text))), 'rebuild progress shown as a percentage');
       process.stdout.write(`volume page states: ${states.map((s) => `${s.headline.split(':')[0]}${s.rebuilding.length > 0 ? ` [${s.rebuilding.join(', ')}]` : ''}`).join(' → ')}\n`);
 
+      step('replica killed, degraded, rebuilt, healthy');
+
       // A setting with a bad value: the API's refusal is shown beside the field.
       await page.getByRole('link', { name: 'Settings' }).click();
       const setting = page.getByTestId('setting-default-replica-count');
@@ -140,11 +165,56 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       const refusal = setting.getByRole('alert');
       await refusal.waitFor();
       assert.match((await refusal.textContent()) ?? '', /default-replica-count|integer|lots/i);
-      await shot(page, 'settings');
+      await setting.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(shotsDir, 'settings.png') });
+
+      // A backup target (a directory) set from the settings page; the target is listed every 2 s.
+      await apiCall('PUT', '/v1/settings/backupstore-poll-interval', { value: '2' });
+      const target = page.getByTestId('setting-backup-target');
+      await target.getByRole('textbox').fill(join(dir, 'backups'));
+      await target.getByRole('button', { name: 'Save' }).click();
+      await target.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+      step('settings');
+
+      // Back up snap-1 from the volume page and watch the backup complete there.
+      await page.getByRole('link', { name: 'Volumes' }).click();
+      await page.getByRole('link', { name: volumeName, exact: true }).click();
+      await page.getByTestId('snapshot-snap-1').locator('> .snapshot').getByRole('button', { name: 'Back up' }).click();
+      await page.getByTestId(`backups-of-${volumeName}`).locator('.badge', { hasText: 'Completed' }).waitFor({ timeout: 120_000 });
+      step('backup');
+
+      // Restore it from the backups page into a new volume, attach that, and read the data back.
+      await page.getByRole('link', { name: 'Backups' }).click();
+      const backupVolume = page.getByTestId(`backup-volume-${volumeName}`);
+      await backupVolume.locator('.badge', { hasText: 'Completed' }).waitFor({ timeout: 60_000 });
+      await shot(page, 'backups');
+      await backupVolume.getByLabel(/Name of the volume to restore/).fill('ui-restored');
+      await backupVolume.getByRole('button', { name: 'Restore', exact: true }).click();
+      await page.getByRole('heading', { name: 'ui-restored' }).waitFor();
+      await page.getByTestId('volume-headline').filter({ hasText: /^Detached/ }).waitFor({ timeout: 120_000 });
+      await page.getByLabel('Node', { exact: true }).selectOption('node-2');
+      await page.getByRole('button', { name: 'Attach', exact: true }).click();
+      await page.getByTestId('volume-headline').filter({ hasText: /^Healthy/ }).waitFor({ timeout: 60_000 });
+      await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x5a 0 4M', '-c', 'read -P 0 4M 4M', await endpointOf('ui-restored')]);
+      step('restored and read back');
+
+      // Revert ui-vol to snap-1: detach, attach in maintenance mode, revert; the outcome is shown.
+      await page.getByRole('link', { name: 'Volumes' }).click();
+      await page.getByRole('link', { name: volumeName, exact: true }).click();
+      await page.getByRole('button', { name: 'Detach' }).click();
+      await page.getByTestId('volume-headline').filter({ hasText: /^Detached/ }).waitFor({ timeout: 60_000 });
+      await page.getByLabel('Node', { exact: true }).selectOption('node-1');
+      await page.getByRole('button', { name: 'Attach in maintenance mode' }).click();
+      await page.locator('.summary .badge', { hasText: 'maintenance' }).waitFor({ timeout: 60_000 });
+      await page.getByTestId('volume-headline').filter({ hasText: /^Healthy/ }).waitFor({ timeout: 60_000 });
+      await page.getByTestId('snapshot-snap-1').locator('> .snapshot').getByRole('button', { name: 'Revert' }).click();
+      await page.getByTestId('volume-conditions').getByRole('cell', { name: 'Reverted to snap-1' }).waitFor({ timeout: 60_000 });
+      await shot(page, 'volume-reverted');
+      step('reverted');
 
       // Every other page renders; the ones whose routes are missing say so.
       await page.getByRole('link', { name: 'Dashboard' }).click();
-      await page.getByRole('heading', { name: 'Volumes (1)' }).waitFor();
+      await page.getByRole('heading', { name: 'Volumes (2)' }).waitFor();
       await shot(page, 'dashboard');
       await page.getByRole('link', { name: 'Volumes' }).click();
       await page.getByTestId(`volume-row-${volumeName}`).waitFor();
@@ -152,12 +222,10 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       await page.getByRole('link', { name: 'Nodes' }).click();
       await page.getByTestId('node-node-3').waitFor();
       await shot(page, 'nodes');
-      for (const [link, name] of [['Backups', 'backups'], ['Recurring jobs', 'recurring-jobs']] as const) {
-        await page.getByRole('link', { name: link }).click();
-        await page.getByRole('heading', { name: link }).waitFor();
-        await page.locator('main').getByText(/not available yet|No backup target set|No recurring jobs|No backups|Backup volumes/).first().waitFor();
-        await shot(page, name);
-      }
+      await page.getByRole('link', { name: 'Recurring jobs' }).click();
+      await page.getByRole('heading', { name: 'Recurring jobs' }).waitFor();
+      await page.locator('main').getByText(/not available yet|No recurring jobs/).first().waitFor();
+      await shot(page, 'recurring-jobs');
       await page.getByRole('link', { name: 'Events' }).click();
       await page.getByRole('cell', { name: volumeName }).first().waitFor();
       await shot(page, 'events');

@@ -1,6 +1,6 @@
 // Settings grouped by category, each with its description, type, range and default; a value is
 // checked by the API (PUT /v1/settings/NAME) and its refusal is shown beside the field.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { apiCall, errorText } from '../api.ts';
 import { Notice, PageTitle } from '../components.tsx';
 import { useCollection } from '../live.ts';
@@ -11,6 +11,8 @@ function SettingRow(props: { setting: SettingView }) {
   const { setting } = props;
   const { definition } = setting;
   const [value, setValue] = useState(setting.value);
+  // A change made elsewhere (another tab, the CLI) arrives through the stream and shows here.
+  useEffect(() => setValue(setting.value), [setting.value]);
   const [error, setError] = useState<string | undefined>(undefined);
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -72,8 +74,7 @@ export function SettingsPage() {
       {categories.map((category) => (
         <section key={category} aria-labelledby={`cat-${category}`} class="panel">
           <h2 id={`cat-${category}`}>{category}</h2>
-          {/* key on the stored value: a change from elsewhere (stream) resets the field */}
-          {shown.filter((s) => s.definition.category === category).map((s) => <SettingRow key={`${s.id}:${s.value}`} setting={s} />)}
+          {shown.filter((s) => s.definition.category === category).map((s) => <SettingRow key={s.id} setting={s} />)}
         </section>
       ))}
     </>
