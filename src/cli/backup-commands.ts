@@ -1,7 +1,8 @@
 // `shorthorn backup create|list|get|delete|restore|verify|volumes`: backups through the API.
 // create, delete and restore wait for the manager to finish (a progress bar on stderr) unless
 // --no-wait; the exit code says how it ended (docs/cli.md): 0 done, 1 usage, 2 not found,
-// 3 conflict, 4 API unreachable or failing, 5 the backup, restore or verify itself failed.
+// 3 conflict, 4 API unreachable or failing, 6 --timeout ran out, 7 the backup, restore or verify
+// itself failed.
 import type { Command } from 'commander';
 import { ApiClientError, ShorthornClient } from '../api/client.ts';
 import { readApiToken } from '../api/api-token.ts';
@@ -10,11 +11,11 @@ import { formatSize } from '../api/size-text.ts';
 import type { BackupVolumeStatus } from '../control/resources/backup-volume.ts';
 import type { BackupStatus } from '../control/resources/backup.ts';
 import type { VolumeStatus } from '../control/resources/volume.ts';
-import { details, runClientCommand, table, UsageError, withClientOptions, type ClientCommandOptions, type Output } from './cli-client.ts';
+import { details, ExitCode, runClientCommand, table, UsageError, withClientOptions, type ClientCommandOptions, type Output } from './cli-client.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 /** The operation ran and failed: backup Error, restore failed, verify found damage. */
-export const operationFailedExitCode = 5;
+export const operationFailedExitCode = 7;
 
 interface WaitOptions extends ClientCommandOptions {
   readonly wait: boolean;
@@ -112,7 +113,7 @@ async function run(options: ClientCommandOptions, body: Parameters<typeof runCli
     } catch (error) {
       if (!(error instanceof TimedOut)) throw error;
       process.stderr.write(`shorthorn: error: ${error.message}\n`);
-      process.exitCode = operationFailedExitCode;
+      process.exitCode = ExitCode.timeout;
     }
   });
 }
