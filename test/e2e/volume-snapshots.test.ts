@@ -96,6 +96,17 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
       const names = (listed['data'] as { id: string }[]).map((s) => s.id).sort();
       assert.deepEqual(names, ['snap-a', 'snap-b']);
       assert.deepEqual((await engineTree()).snapshots.map((s) => [s.name, s.parent]), [['snap-a', null], ['snap-b', 'snap-a']]);
+      // A snapshot taken in the engine itself (as a rebuild does) is mirrored into a resource.
+      const direct = await fetch(`${control}/v1/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'sys-1', kind: 'system' }) });
+      assert.equal(direct.status, 200, await direct.text());
+      const mirrored = await waitFor('the engine\'s own snapshot mirrored', async () => {
+        const s = await snapshotResource('sys-1');
+        return s?.status?.readyToUse === true ? s : undefined;
+      }, 20_000);
+      assert.equal(mirrored.spec.createSnapshot, false);
+      assert.equal(mirrored.status?.userCreated, false);
+      assert.equal(mirrored.status?.parent, 'snap-b');
+      assert.equal(mirrored.metadata.labels?.['shorthornvolume'], volumeName);
       await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x33 0 4M', '-c', 'flush', uri]);
 
       // Delete marks it removed in the engine; purge coalesces it into its child snap-b. (A removed
