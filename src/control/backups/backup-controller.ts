@@ -264,6 +264,12 @@ export class BackupController {
     for (const backup of this.list<Backup>('Backup')) {
       const volumeName = volumeOfBackup(backup);
       if (volumeName === undefined || backup.spec.snapshotName === undefined) continue;
+      if (backup.metadata.deletionTimestamp === undefined && !(backup.metadata.finalizers ?? []).includes(backupFinalizer)) {
+        // Made by another writer (a recurring job) without it: deleting the resource must delete
+        // the backup from the target too.
+        await this.apply([{ type: 'update', object: { ...backup, metadata: { ...backup.metadata, finalizers: [...(backup.metadata.finalizers ?? []), backupFinalizer] } } }]);
+        continue;
+      }
       const engine = engines.find((e) => e.spec.volumeName === volumeName && e.spec.active);
       const snapshot = snapshots.get(backup.spec.snapshotName);
       const step = planBackup(backup, volumeName, {
