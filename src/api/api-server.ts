@@ -21,7 +21,7 @@ import { buildOpenApiDocument } from './openapi.ts';
 import { collectionView, isVolumeActionName, resourceView, volumeView, volumeActionNames } from './resource-view.ts';
 import { registerSettingRoutes } from './setting-routes.ts';
 import { registerRecurringJobRoutes } from './recurring-job-routes.ts';
-import { getOrNotFound, listLimited } from './store-access.ts';
+import { checkName, getOrNotFound, listLimited } from './store-access.ts';
 import { registerUiSession, streamCookieMatches } from './ui-session.ts';
 import { defaultUiDir, isUiPath, registerUiStatic } from './ui-static.ts';
 import { runVolumeAction } from './volume-actions.ts';
@@ -171,6 +171,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     app.get<{ Querystring: Record<string, unknown> }>(`/v1/${plural}`, async (request) => {
       const volume = request.query['volume'];
       if (volume !== undefined && typeof volume !== 'string') throw new ApiError('bad_request', '?volume= must be given once');
+      // A name no volume can have (`../x`) is a mistake to report, not an empty list.
+      if (volume !== undefined) checkName(volume, 'volume');
       const { items, truncated } = await listLimited<R>(store, kind, (r) => volume === undefined || volumeOf(r) === volume);
       return collectionView(plural, kind.toLowerCase(), items.map((r) => resourceView(plural, r)), truncated);
     });

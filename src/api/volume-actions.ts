@@ -17,6 +17,7 @@ import type { SnapshotBackupInput } from './backup-inputs.ts';
 import { restorePending, restoreTicketId } from '../control/backups/restore-reconcile.ts';
 import { apiConflictRetriesMax } from '../lib/limits.ts';
 import { checkInput } from './input-check.ts';
+import { labelProblems } from './label-check.ts';
 import {
   collectionView,
   resourceView,
@@ -252,6 +253,8 @@ async function salvage(context: ActionContext, volume: Volume, input: SalvageInp
 
 async function snapshotCreate(context: ActionContext, volume: Volume, input: SnapshotInput): Promise<ResourceView> {
   const name = input.name ?? randomUUID();
+  const badLabels = labelProblems(input.labels, 'labels');
+  if (badLabels.length > 0) throw ApiError.invalid('snapshot', badLabels);
   const snapshot: Snapshot = {
     apiVersion: 'shorthorn.io/v1',
     kind: 'Snapshot',

@@ -11,6 +11,7 @@ import { bodyObject } from './input-check.ts';
 import { parseSizeText } from './size-text.ts';
 import { checkFromBackup } from './volume-from-backup.ts';
 import { checkName } from './store-access.ts';
+import { labelProblems } from './label-check.ts';
 
 /** Spec fields only controllers write; a create body naming them is refused. */
 const controllerFields = new Set(['nodeID', 'lastAttachedBy']);
@@ -43,6 +44,7 @@ export async function volumeFromCreateBody(store: ResourceStore, body: unknown):
     if (controllerFields.has(field)) problems.push({ path: field, reason: 'is set by the attach action, not at creation' });
   }
   await checkFromBackup(store, fields, problems);
+  problems.push(...labelProblems(labels, 'labels'));
   if (fields['size'] === undefined) {
     if (!problems.some((p) => p.path === 'size')) problems.push({ path: 'size', reason: 'is required' });
   }
