@@ -8,6 +8,7 @@ import { waitFor } from '../harness/daemon.ts';
 import { pingIntervalMs, requestTimeoutMs, type ScenarioCluster, type ScenarioReplica } from './scenario-cluster.ts';
 import type { ScenarioContext, ScenarioDefinition } from './scenario-run.ts';
 import { defaultMix } from './scenario-workload.ts';
+import { corruptReadScenario } from './planted-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
 const errWithinMs = requestTimeoutMs + pingIntervalMs + 1000;
@@ -35,6 +36,8 @@ function diskFaultScenario(args: {
   title: string;
   rules: (ctx: { seed: number }) => object;
   onReadSource?: boolean;
+  /** The daemon's log line that proves the fault fired. */
+  fired: RegExp;
   /** What to check once the replica has left the write set, before it is restarted. */
   whileErr?: (ctx: ScenarioContext, victim: ScenarioReplica) => Promise<void>;
 }): ScenarioDefinition {
@@ -52,6 +55,7 @@ function diskFaultScenario(args: {
       const victim = ctx.cluster.replicas[victimIndex]!;
       await expectErr(ctx, victim, 60_000);
       await ctx.workload.acknowledged(100);
+      ctx.expect(args.fired.test(victim.daemon?.output() ?? ''), `replica ${victim.index}: no log line matches ${String(args.fired)}: the fault never fired`);
       await args.whileErr?.(ctx, victim);
       await restartClean(ctx.cluster, victim);
       const rebuilt = await ctx.cluster.rebuild(victim);
@@ -203,23 +207,25 @@ export const scenarios: readonly ScenarioDefinition[] = [
     id: 'S11',
     title: 'disk full (ENOSPC on data writes) on one replica; space freed, rebuilt',
     rules: ({ seed }) => ({ seed, rules: [{ op: 'write', type: 'enospc', path: '.data', after: 100 + (seed % 300) }] }),
+    fired: /fault: enospc on write/,
   }),
   diskFaultScenario({
     id: 'S12',
     title: 'write EIO with probability 0.01 on one replica',
     rules: ({ seed }) => ({ seed, rules: [{ op: 'write', type: 'eio', path: '.data', probability: 0.01 }] }),
+    fired: /fault: eio on write/,
   }),
   diskFaultScenario({
     id: 'S13',
     title: 'fsync EIO once on one replica (fsyncgate: the unsynced data is dropped)',
     rules: ({ seed }) => ({ seed, loseUnsynced: true, rules: [{ op: 'sync', type: 'eio', path: '.data', after: 5 + (seed % 20), count: 1 }] }),
+    fired: /fault: sync of .* failed/,
     whileErr: async (ctx, victim) => {
       // It left on the failed flush, and later flushes (which would now "succeed" on its disk)
       // did not bring it back: only a rebuild does.
       const status = await ctx.cluster.status();
       const entry = status.replicas.find((r) => r.address === victim.address);
       ctx.expect(entry?.mode === 'err' && /EIO|failed/i.test(entry.lastError ?? ''), `replica ${victim.index} after the fsync error: ${JSON.stringify(entry)}`);
-      ctx.expect(/fault: sync of .* failed/.test(victim.daemon?.output() ?? ''), 'the fsync fault never fired');
       ctx.report(`replica ${victim.index} left on: ${entry?.lastError ?? '?'}`);
     },
   }),
@@ -228,11 +234,13 @@ export const scenarios: readonly ScenarioDefinition[] = [
     title: 'read EIO on the read source over its first 8 MiB; reads fail over',
     onReadSource: true,
     rules: ({ seed }) => ({ seed, rules: [{ op: 'read', type: 'eio', path: '.data', offsetBytes: 0, lengthBytes: 8 * 1024 * 1024, after: 20 + (seed % 50) }] }),
+    fired: /fault: eio on read/,
   }),
   diskFaultScenario({
     id: 'S16',
     title: 'torn write then crash on one replica (lose-unsynced on)',
     rules: ({ seed }) => ({ seed, loseUnsynced: true, rules: [{ op: 'write', type: 'torn', path: '.data', after: 100 + (seed % 400), tornBytes: 512 * (1 + (seed % 7)) }] }),
+    fired: /fault: crash \(torn write/,
   }),
   {
     id: 'S18',
@@ -287,7 +295,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
-  const found = scenarios.find((s) => s.id.toLowerCase() === id.toLowerCase());
+  const found = [...scenarios, corruptReadScenario].find((s) => s.id.toLowerCase() === id.toLowerCase());
   if (found === undefined) throw new Error(`no scenario ${id}; known: ${scenarios.map((s) => s.id).join(', ')}`);
   return found;
 }
