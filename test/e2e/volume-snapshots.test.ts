@@ -140,7 +140,10 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
         return replicas.length === 3 && replicas.every((r) => (r.spec as { volumeSize: number }).volumeSize === 128 * mib) ? true : undefined;
       }, 20_000);
       assert.equal((await run('nbdinfo', ['--size', uri])).stdout.trim(), String(128 * mib));
-      await waitFor('volume status: no expansion pending', async () => ((await getVolume()).status?.expansionRequired === false ? true : undefined), 20_000);
+      await waitFor('volume status: the new size, no expansion pending', async () => {
+        const v = await getVolume();
+        return v.status?.expansionRequired === false && v.status.currentSize === 128 * mib ? true : undefined;
+      }, 20_000);
       await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x44 100M 1M', '-c', 'read -P 0x33 0 4M', uri]);
 
       // Revert: refused while an NBD client is connected; done once it is gone.

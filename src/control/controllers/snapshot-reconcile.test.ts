@@ -28,7 +28,7 @@ const volume: Volume = {
   ...resourceExamples.Volume,
   metadata: { name: 'vol-a', resourceVersion: '5' },
   spec: { ...resourceExamples.Volume.spec, size: 64 * mib, diskSelector: [] },
-  status: { ownerID: 'mgr', state: 'attached', robustness: 'healthy', expansionRequired: false },
+  status: { ownerID: 'mgr', state: 'attached', robustness: 'healthy', expansionRequired: false, currentSize: 64 * mib },
 };
 const engine: Engine = {
   apiVersion: 'shorthorn.io/v1', kind: 'Engine', metadata: { name: 'vol-a-e-0', resourceVersion: '7' },
@@ -256,6 +256,9 @@ test('expand: a larger spec.size is expanded in the engine, then the engine and 
     (objects(reconcileSnapshots(observed({ volume: volumeAfter, engine: e, tree: undefined, treeError: 'x' })).actions, 'updateStatus')[0] as Volume | undefined)?.status?.expansionRequired;
   assert.equal(status(volume, engine), undefined, 'nothing to write when unchanged');
   assert.equal(status(bigger, engine), true, 'detached and bigger: an expansion is due');
+  const expanded = { ...engine, spec: { ...engine.spec, volumeSize: 128 * mib } };
+  const written = objects(reconcileSnapshots(observed({ volume: { ...bigger, status: { ...bigger.status, expansionRequired: true } }, engine: expanded, tree: undefined, treeError: 'x' })).actions, 'updateStatus')[0] as Volume;
+  assert.deepEqual([written.status?.expansionRequired, written.status?.currentSize], [false, 128 * mib]);
   assert.equal(status({ ...volume, status: { ...volume.status, expansionRequired: true } }, engine), false);
 });
 

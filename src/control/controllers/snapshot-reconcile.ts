@@ -264,12 +264,16 @@ export function reconcileSnapshots(observed: SnapshotObserved): SnapshotDecision
   return { actions, notes };
 }
 
-/** The volume's expansionRequired (its size is above the engine's, so an online expansion is due), when it changed. */
+/**
+ * The volume's currentSize (what its engine and replicas have) and expansionRequired (spec.size is
+ * above it, so an online expansion is due), when they changed.
+ */
 function expansionStatus(volume: Volume, engine: Engine | undefined): Action | undefined {
   if (engine === undefined) return undefined;
-  const expansionRequired = volume.spec.size > engine.spec.volumeSize;
-  if (volume.status?.expansionRequired === expansionRequired) return undefined;
-  return { type: 'updateStatus', object: { ...volume, status: { ...volume.status, expansionRequired } } };
+  const currentSize = engine.spec.volumeSize;
+  const expansionRequired = volume.spec.size > currentSize;
+  if (volume.status?.expansionRequired === expansionRequired && volume.status.currentSize === currentSize) return undefined;
+  return { type: 'updateStatus', object: { ...volume, status: { ...volume.status, expansionRequired, currentSize } } };
 }
 
 /** Writes that finish a revert request: the annotation goes (only the one acted on), the outcome is a condition. */

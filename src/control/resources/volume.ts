@@ -94,7 +94,8 @@ export const VolumeStatusSchema = StrictObject({
   restoreRequired: Type.Optional(Type.Boolean()),
   restoreInitiated: Type.Optional(Type.Boolean()),
   isStandby: Type.Optional(Type.Boolean()),
-  expansionRequired: Type.Optional(Type.Boolean()),
+  expansionRequired: Type.Optional(Type.Boolean({ description: 'spec.size is above the engine\'s size: an online expansion is due (done once attached).' })),
+  currentSize: Type.Optional(Bytes({ description: 'Size the volume\'s engine and replicas have now; reaches spec.size by expansion.' })),
   frontendDisabled: Type.Optional(Type.Boolean()),
   remountRequestedAt: Type.Optional(Timestamp()),
 });
