@@ -1,11 +1,9 @@
 // Snapshots that something (a backup) is reading layer by layer. A purge coalesces a removed
 // snapshot into its child, which renames and rewrites the layers below a snapshot even though its
 // content stays the same, so a reader that resolved "block b is in layer L" would then read from
-// a layer that is gone. Purge and delete therefore refuse (409) while they would touch a pinned
-// snapshot or its ancestry; the caller tries again after the backup.
+// a layer that is gone. While anything is pinned, purge is refused (409), and so is deleting a
+// pinned snapshot; the caller tries again after the backup.
 import { ShorthornError } from '../lib/errors.ts';
-import type { ChainInfo } from '../format/replica-chain.ts';
-import { ancestryOf } from './snapshot-extents.ts';
 
 /** A chain operation refused because of the engine's state (answered 409 by the control API). */
 export class ChainConflictError extends ShorthornError<'conflict'> {}
@@ -46,16 +44,14 @@ export class SnapshotPins {
   }
 
   /**
-   * Refuse a purge that would change a pinned snapshot's layers: the snapshot itself, or one of
-   * its ancestors, is marked removed (purge deletes or coalesces exactly those).
+   * Refuse any purge while a snapshot is pinned. A purge of the pinned snapshot or of one of its
+   * ancestors would rewrite the layers under the reader; a purge of anything else still holds
+   * each replica's chain (the backup's layer reads would wait behind it, past their deadline).
    */
-  checkPurge(chain: ChainInfo): void {
-    for (const [snapshotName, holders] of this.holders) {
-      const removed = (ancestryOf(chain, snapshotName) ?? []).find((s) => s.removed);
-      if (removed !== undefined) {
-        const which = removed.name === snapshotName ? `snapshot ${snapshotName} is marked removed` : `its ancestor ${removed.name} is marked removed`;
-        throw new ChainConflictError('conflict', `Cannot purge now: ${holders.join(', ')} is reading snapshot ${snapshotName} and ${which}; purge again when it is done`);
-      }
-    }
+  checkPurge(): void {
+    const [first] = this.holders;
+    if (first === undefined) return;
+    const [snapshotName, holders] = first;
+    throw new ChainConflictError('conflict', `Cannot purge while ${holders.join(', ')} reads snapshot ${snapshotName}: a purge rewrites layers under it; purge again when it is done`);
   }
 }

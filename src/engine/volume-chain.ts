@@ -80,11 +80,11 @@ export async function deleteSnapshot(engine: Engine, name: string): Promise<void
 /** Coalesce removed snapshots on every replica while I/O continues (each replica orders it with its own writes). */
 export async function purgeSnapshots(engine: Engine): Promise<void> {
   checkNotBusy(engine, 'purge');
+  // No await between this check and chainBusy below: a backup that pins later sees 'purge' and is refused.
+  engine.pins.checkPurge();
   engine.writeSetLinks().forEach(chainLink);
   engine.chainBusy = 'purge';
   try {
-    // Set busy first, then look at the pins: a backup that would pin after this point sees 'purge' and is refused.
-    for (const link of engine.writeSetLinks()) engine.pins.checkPurge(await link.chain());
     await engine.fanOutChainOp(async (link) => {
       await chainLink(link).purge();
     });
