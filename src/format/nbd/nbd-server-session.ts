@@ -147,6 +147,10 @@ interface Pending {
 }
 
 type Validation = { readonly ok: true } | { readonly ok: false; readonly errno: number; readonly message: string };
+const valid: Validation = { ok: true };
+function invalid(errno: number, message: string): Validation {
+  return { ok: false, errno, message };
+}
 
 const commandNames: Readonly<Record<number, string>> = {
   [Command.read]: 'READ',
@@ -504,8 +508,15 @@ export class NbdServerSession {
       }
       if (lengthBytes === 0) return this.replyDone(out, handle);
       const id = this.track({ handle, request: 'write', offsetBytes, lengthBytes, costBytes: lengthBytes, reqOne: false });
+      const fua = (flags & CommandFlag.fua) !== 0;
+      if (this.queue.length >= lengthBytes) {
+        // The whole payload is already here (the usual case): taken as it lies, without a copy
+        // when it sits in one received chunk.
+        out.push({ kind: 'submit', id, request: { kind: 'write', offsetBytes, data: this.queue.take(lengthBytes), fua } });
+        return;
+      }
       // Allocated only now: the length passed the limit check above.
-      this.phase = { name: 'writePayload', id, offsetBytes, data: new Uint8Array(lengthBytes), receivedBytes: 0, fua: (flags & CommandFlag.fua) !== 0 };
+      this.phase = { name: 'writePayload', id, offsetBytes, data: new Uint8Array(lengthBytes), receivedBytes: 0, fua };
       return;
     }
     if (!check.ok) return this.replyError(out, handle, check.errno, check.message);
@@ -554,7 +565,7 @@ export class NbdServerSession {
 
   private validate(r: { type: number; flags: number; offsetBytes: number; lengthBytes: number }): Validation {
     const name = commandNames[r.type] ?? `command ${r.type}`;
-    const fail = (errno: number, message: string): Validation => ({ ok: false, errno, message });
+    const fail = invalid;
     let allowedFlags = this.has(TransmissionFlag.sendFua) ? CommandFlag.fua : 0;
     let writes = false;
     switch (r.type) {
@@ -598,7 +609,7 @@ export class NbdServerSession {
         `${name} of ${r.lengthBytes} bytes at ${r.offsetBytes} is past the end of the ${size}-byte export`,
       );
     }
-    return { ok: true };
+    return valid;
   }
 
   private track(p: Pending): number {
