@@ -32,6 +32,17 @@ export class AsyncRwLock {
     }
   }
 
+  /** Enter shared now if nothing stands in the way (the usual case); pair with releaseShared(). */
+  tryShared(): boolean {
+    if (!this.canEnter('shared')) return false;
+    this.enter('shared');
+    return true;
+  }
+
+  releaseShared(): void {
+    this.release('shared');
+  }
+
   private canEnter(mode: Waiter['mode']): boolean {
     if (this.exclusiveHeld) return false;
     return mode === 'shared' ? this.waiters.length === 0 : this.sharedHolders === 0;

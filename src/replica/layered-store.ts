@@ -466,7 +466,7 @@ export class LayeredReplicaStore implements ReplicaStore {
         const ranges = record === undefined ? this.headRanges(b0, b1) : clipRanges(await this.sealedRanges(record), b0, b1);
         const file = record === undefined ? this.meta.head.dataFile : record.dataFile;
         await Promise.all(
-          ranges.filter((r) => r.kind === 'data').map((r) => this.readPiece(out, { offsetBytes, startBlock: r.startBlock, blockCount: r.blockCount, file })),
+          ranges.filter((r) => r.kind === 'data').map((r) => this.readPiece(out, offsetBytes, { startBlock: r.startBlock, blockCount: r.blockCount, file })),
         );
         return out;
       }),
@@ -671,16 +671,16 @@ export class LayeredReplicaStore implements ReplicaStore {
       if (slot === undefined) throw new ReplicaError('corrupt', `Index names layer slot ${slotOf(value)}, which is not open`);
       pieces.push({ startBlock, blockCount, file: slot.dataFile });
     });
-    await Promise.all(pieces.map((p) => this.readPiece(out, { offsetBytes, ...p })));
+    await (pieces.length === 1 ? this.readPiece(out, offsetBytes, pieces[0]!) : Promise.all(pieces.map((p) => this.readPiece(out, offsetBytes, p))));
     return out;
   }
 
   /** Copy the part of blocks [startBlock, +blockCount) of `file` that falls in `out` (at offsetBytes). */
-  private async readPiece(out: Uint8Array, piece: { offsetBytes: number; startBlock: number; blockCount: number; file: string }): Promise<void> {
-    const from = Math.max(piece.startBlock * blockSizeBytes, piece.offsetBytes);
-    const to = Math.min((piece.startBlock + piece.blockCount) * blockSizeBytes, piece.offsetBytes + out.length);
+  private async readPiece(out: Uint8Array, offsetBytes: number, piece: { startBlock: number; blockCount: number; file: string }): Promise<void> {
+    const from = Math.max(piece.startBlock * blockSizeBytes, offsetBytes);
+    const to = Math.min((piece.startBlock + piece.blockCount) * blockSizeBytes, offsetBytes + out.length);
     if (to <= from) return;
-    const target = out.subarray(from - piece.offsetBytes, to - piece.offsetBytes);
+    const target = out.subarray(from - offsetBytes, to - offsetBytes);
     const got = await this.readFileInto(piece.file, target, from);
     if (got < target.length) {
       throw new ReplicaError('corrupt', `${piece.file} ends inside a range it holds (read ${got} of ${target.length} bytes at ${from})`);

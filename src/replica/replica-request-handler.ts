@@ -80,7 +80,25 @@ export class ReplicaRequestHandler {
   }
 
   /** Run one request. Resolves with the reply (errors included); rejects only on a broken invariant. */
-  async handle(envelope: ReplicaRequestEnvelope): Promise<ReplicaReplyResult> {
+  handle(envelope: ReplicaRequestEnvelope): Promise<ReplicaReplyResult> {
+    const { request } = envelope;
+    if (!isExclusive(request) && this.lock.tryShared()) {
+      // The usual case, without the lock's async wrapper: one promise chain per request.
+      return this.fencedExecute(envelope).then(
+        (body): ReplicaReplyResult => {
+          this.lock.releaseShared();
+          return { kind: 'ok', body };
+        },
+        (error: unknown) => {
+          this.lock.releaseShared();
+          return this.errorResult(replicaOpCodes[request.op], error);
+        },
+      );
+    }
+    return this.handleWaiting(envelope);
+  }
+
+  private async handleWaiting(envelope: ReplicaRequestEnvelope): Promise<ReplicaReplyResult> {
     const { request } = envelope;
     try {
       const run = (): Promise<ReplicaReplyBody> => this.fencedExecute(envelope);

@@ -16,8 +16,14 @@ class NodeReplicaFile implements ReplicaFile {
   // Reads and writes go through the callback API on the raw descriptor: FileHandle's promise
   // methods cost about three times the CPU per 4 KiB request (measured: 35k vs 105k reads/s on
   // this machine), and this is the replica's hottest path.
-  async read(target: Uint8Array, positionBytes: number): Promise<number> {
-    let done = 0;
+  // A file read or write almost always completes in one call: only a short one takes the loop.
+  read(target: Uint8Array, positionBytes: number): Promise<number> {
+    return preadOnce(this.handle.fd, target, 0, positionBytes).then((n) =>
+      n === target.length || n === 0 ? n : this.readRest(target, positionBytes, n),
+    );
+  }
+
+  private async readRest(target: Uint8Array, positionBytes: number, done: number): Promise<number> {
     while (done < target.length) {
       const bytesRead = await preadOnce(this.handle.fd, target, done, positionBytes + done);
       if (bytesRead === 0) break;
@@ -26,8 +32,11 @@ class NodeReplicaFile implements ReplicaFile {
     return done;
   }
 
-  async write(data: Uint8Array, positionBytes: number): Promise<void> {
-    let done = 0;
+  write(data: Uint8Array, positionBytes: number): Promise<void> {
+    return pwriteOnce(this.handle.fd, data, 0, positionBytes).then((n) => (n === data.length ? undefined : this.writeRest(data, positionBytes, n)));
+  }
+
+  private async writeRest(data: Uint8Array, positionBytes: number, done: number): Promise<void> {
     while (done < data.length) {
       done += await pwriteOnce(this.handle.fd, data, done, positionBytes + done);
     }
