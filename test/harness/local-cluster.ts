@@ -60,12 +60,14 @@ export async function startLocalCluster(options: {
         '--sync-interval-ms', '200', '--restart-backoff-ms', '200', '--lease-ttl-ms', String(options.leaseTtlMs ?? 15_000),
       ],
       readyPattern: /node agent running/,
+      // Node takes over 10 s just to load on a machine shared by many test runs.
+      timeoutMs: 60_000,
     });
     agents.set(node, agent);
     return agent;
   };
   for (const node of options.nodes) await startAgent(node);
-  const manager = await startDaemon({ args: ['manager', '--store', storeArg, '--id', 'mgr-1'], readyPattern: /manager running/ });
+  const manager = await startDaemon({ args: ['manager', '--store', storeArg, '--id', 'mgr-1'], readyPattern: /manager running/, timeoutMs: 60_000 });
   return {
     store,
     agents,
