@@ -125,6 +125,10 @@ test('a snapshot job with retain 3 keeps the newest three of its own; a manager 
 
     const job = await pause(api, cluster, await getJob(cluster, 'snap3'));
     assert.equal(job.status?.lastRunResult, 'Succeeded', job.status?.lastError);
+    // Every run number was started once, across both managers: none repeated, none skipped.
+    const started = [...`${cluster.manager.output()}\n${manager.output()}`.matchAll(/recurring job snap3: run (\d+) started/g)].map((m) => Number(m[1]));
+    const count = job.status?.executionCount ?? 0;
+    assert.deepEqual(started, Array.from({ length: count }, (_, i) => i + 1), 'run numbers started once each');
     const shown = await api.cli('job', 'get', 'snap3');
     assert.match(shown.stdout, /vol-r: snapshot snap3-/);
 
