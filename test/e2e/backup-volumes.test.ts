@@ -182,6 +182,13 @@ async function roundTrip(options: {
   step('restore 2 and compare');
   const missing = await api.cli('backup', 'get', backup1.id);
   assert.equal(missing.code, 2, 'a deleted backup is not found');
+
+  // Deleting a backup volume deletes it from the target with its backups.
+  await ok(api, 'DELETE', '/v1/backupvolumes/vol-foreign');
+  await waitFor('vol-foreign gone', async () => ((await api.call('GET', '/v1/backupvolumes/vol-foreign')).status === 404 ? true : undefined), 120_000);
+  assert.deepEqual(await store.listVolumes(), ['vol-b']);
+  assert.equal((await api.call('GET', '/v1/backups/backup-00000000000f0e1a')).status, 404);
+  step('backup volume deleted');
   await store.target.close();
 }
 
@@ -241,4 +248,47 @@ test(`backups of a real volume to Ceph RGW with credentials from a secret file (
   } finally {
     await rgw.stop();
   }
+});
+
+test(`an engine killed during a backup: the Backup ends in Error, never Completed; the next backup completes (seed ${seed})`, { timeout: 900_000 }, async () => {
+  await withCluster('backup-kill', async (dir, cluster, api) => {
+    const target = join(dir, 'backups');
+    await ok(api, 'PUT', '/v1/settings/backup-target', { value: target });
+    await ok(api, 'PUT', '/v1/settings/backup-concurrent-limit', { value: '1' });
+    // Incompressible data through gzip, one block at a time: a backup long enough to kill.
+    await ok(api, 'POST', '/v1/volumes', { name: 'vol-k', size: '256Mi', numberOfReplicas: 1, backupCompressionMethod: 'gzip' });
+    await waitFor('vol-k detached', async () => ((await ok<View>(api, 'GET', '/v1/volumes/vol-k')).status?.['state'] === 'detached' ? true : undefined), 60_000);
+    const uri = await attached(api, cluster, 'vol-k', 'node-1');
+    const data = new SeededRandom(seed + 2).fill(new Uint8Array(256 * mib));
+    await writeFile(join(dir, 'k.img'), data);
+    await run('nbdcopy', [join(dir, 'k.img'), uri]);
+    await ok(api, 'POST', '/v1/volumes/vol-k?action=snapshotCreate', { name: 'snap-k' });
+    await waitFor('snap-k ready', async () => ((await ok<View>(api, 'GET', '/v1/snapshots/snap-k')).status?.['readyToUse'] === true ? true : undefined), 60_000);
+    const started = await api.cli('backup', 'create', 'vol-k', 'snap-k', '--no-wait', '--json');
+    assert.equal(started.code, 0, started.stderr);
+    const name = (JSON.parse(started.stdout) as View).id;
+    await waitFor('backup in progress', async () => ((await ok<View>(api, 'GET', `/v1/backups/${name}`)).status?.['state'] === 'InProgress' ? true : undefined), 120_000);
+    const engine = (await cluster.store.get('Engine', 'vol-k-e-0')) as Engine;
+    process.kill(engine.status!.pid!, 'SIGKILL');
+    const failed = await waitFor('backup failed', async () => {
+      const view = await ok<View>(api, 'GET', `/v1/backups/${name}`);
+      assert.notEqual(view.status?.['state'], 'Completed', 'a backup whose engine died must not complete');
+      return view.status?.['state'] === 'Error' ? view : undefined;
+    }, 120_000);
+    assert.match(String(failed.status?.['error']), /stopped|restarted|no longer knows/);
+    const store = new BackupStore(await openBackupTarget(`vfs://${target}`));
+    const listed = (await store.listBackups(await store.paths('vol-k'))).find((b) => b.name === name);
+    assert.notEqual(listed?.state, 'complete', 'nothing of the killed backup lists as complete');
+    await store.target.close();
+    // The agent restarts the engine; a new backup of the same snapshot completes.
+    await waitFor('vol-k attached again', async () => {
+      const e = (await cluster.store.get('Engine', 'vol-k-e-0')) as Engine;
+      return e.status?.currentState === 'running' && e.status.pid !== engine.status!.pid ? true : undefined;
+    }, 120_000);
+    const again = await api.cli('backup', 'create', 'vol-k', 'snap-k', '--json', '--timeout', '300');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as View).status?.['state'], 'Completed');
+    const afterKill = await api.cli('backup', 'get', name, '--json');
+    assert.equal((JSON.parse(afterKill.stdout) as View).status?.['state'], 'Error', 'the failed backup stays failed');
+  });
 });
