@@ -29,6 +29,7 @@ import { isChainLink, type ReplicaLink } from './replica-link.ts';
 import { rebuildReplica } from './rebuild.ts';
 import type { BackupJobs } from './backup-jobs.ts';
 import { parseBackupRequest, parseRestoreRequest } from './backup-requests.ts';
+import { isValidBackupStoreName } from '../format/backup/backup-names.ts';
 import { deleteSnapshot, listSnapshots, purgeSnapshots, revertVolume, scrubVolume } from './volume-chain.ts';
 
 const bodySizeMaxBytes = 64 * 1024;
@@ -187,13 +188,17 @@ function backups(options: ControlServerOptions): BackupJobs {
   return options.backups;
 }
 
+/** A backup name from the path: decoded and checked like the names in requests. */
 function pathName(encoded: string): string {
+  let name: string;
   try {
-    return decodeURIComponent(encoded).slice(0, nameLengthMax);
+    name = decodeURIComponent(encoded);
   } catch (error) {
     if (error instanceof URIError) throw new ControlApiError('bad_request', `Invalid name in path: ${error.message}`);
     throw error;
   }
+  if (!isValidBackupStoreName(name)) throw new ControlApiError('bad_request', `Invalid backup name ${JSON.stringify(name.slice(0, 80))}`);
+  return name;
 }
 
 function snapshotName(body: Record<string, unknown>): string {

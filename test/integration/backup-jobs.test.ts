@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { BackupJobs, type BackupOutcome, type BackupRunner, type JobProgress } from '../../src/engine/backup-jobs.ts';
 import { deleteSnapshot, purgeSnapshots } from '../../src/engine/volume-chain.ts';
+import { createControlServer } from '../../src/engine/control-server.ts';
 import { NbdServer } from '../../src/frontend/nbd-server.ts';
 import { MemoryReplicaFiles } from '../../src/replica/memory-replica-files.ts';
 import { createReplicaStore } from '../../src/replica/layered-store.ts';
@@ -128,5 +130,53 @@ test('restore: refused with a client connected; clients refused while it runs; s
     await nbd.close();
     await engine.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('control routes: hostile bodies and paths get 4xx with {code, message}; nothing echoes credentials', async () => {
+  const { engine, jobs, runner } = await setup();
+  await engine.snapshot({ name: 's2', kind: 'user' });
+  const server = createControlServer({ engine, connect: () => Promise.reject(new Error('no replicas here')), log: () => {}, backups: jobs, clientCount: () => 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const call = async (method: string, path: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, ...(body === undefined ? {} : { body }) });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  };
+  try {
+    const secret = 'never-echo-this';
+    const good = { backupName: 'bk-1', snapshotName: 's2', targetURL: 'vfs:///x', credentials: { AWS_SECRET_ACCESS_KEY: secret } };
+    for (const [body, status] of [
+      ['not json', 400],
+      ['[1]', 400],
+      [JSON.stringify({ ...good, backupName: '../x' }), 400],
+      [JSON.stringify({ ...good, credentials: { AWS_SECRET_ACCESS_KEY: 5 } }), 400],
+      [JSON.stringify({ ...good, snapshotName: 'nope' }), 404],
+      ['x'.repeat(100_000), 413],
+    ] as const) {
+      const answer = await call('POST', '/v1/backups', body);
+      assert.equal(answer.status, status, `${body.slice(0, 60)}: ${JSON.stringify(answer.json)}`);
+      assert.equal(typeof answer.json['code'], 'string');
+      assert.ok(!JSON.stringify(answer.json).includes(secret));
+    }
+    const accepted = await call('POST', '/v1/backups', JSON.stringify(good));
+    assert.equal(accepted.status, 202);
+    assert.deepEqual(accepted.json, { backupName: 'bk-1' });
+    assert.equal((await call('POST', '/v1/backups', JSON.stringify(good))).status, 409);
+    const listed = await call('GET', '/v1/backups');
+    assert.ok(!JSON.stringify(listed.json).includes(secret));
+    assert.equal((await call('GET', '/v1/backups/bk-1')).json['state'], 'in_progress');
+    assert.equal((await call('GET', '/v1/backups/unknown')).status, 404);
+    assert.equal((await call('GET', '/v1/backups/%E0%A4%A')).status, 400);
+    assert.equal((await call('GET', '/v1/backups/..%2Fx')).status, 400);
+    assert.equal((await call('POST', '/v1/snapshots/purge')).status, 409, 'purge refused while the backup reads');
+    assert.equal((await call('POST', '/v1/restore', JSON.stringify({ targetURL: 'vfs:///x', backupVolumeName: 'vol', backupName: 'bk-1', extra: true }))).status, 400);
+    assert.equal((await call('GET', '/v1/restore')).json['state'], 'idle');
+    runner.pending[0]!.resolve();
+    await jobs.settled();
+    assert.equal((await call('GET', '/v1/backups/bk-1')).json['state'], 'completed');
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    await engine.close();
   }
 });
