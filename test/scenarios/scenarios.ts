@@ -108,6 +108,29 @@ export const scenarios: readonly ScenarioDefinition[] = [
     },
   },
   {
+    id: 'S05',
+    title: 'a replica crashes at a named point inside a snapshot (fault point → SIGKILL); reopens, rebuilt',
+    faults: ({ seed, index }) => (index === seed % 3 ? { seed, crashAtPoints: [['snapshot:extents-written', 'snapshot:head-created', 'snapshot:committed'][seed % 3]!] } : undefined),
+    run: async (ctx) => {
+      const { cluster, workload } = ctx;
+      const victim = cluster.replicas[ctx.seed % 3]!;
+      await workload.acknowledged(100 + ctx.random.int(200));
+      const snap = await cluster.control('POST', '/v1/snapshots', { name: 'crash-point' });
+      ctx.report(`snapshot with replica ${victim.index} crashing inside it: HTTP ${snap.status}`);
+      const child = victim.daemon!.child;
+      await waitFor(`replica ${victim.index} to crash at its fault point`, () => (child.exitCode !== null || child.signalCode !== null ? true : undefined), 30_000);
+      ctx.expect(/fault: crash \(fault point snapshot:/.test(victim.daemon!.output()), `replica ${victim.index} did not crash at its fault point`);
+      await expectErr(ctx, victim, errWithinMs);
+      await workload.acknowledged(100);
+      // It must reopen on its files (old chain or new, never half) and then be rebuilt.
+      victim.daemon = null;
+      await cluster.startReplica(victim);
+      const rebuilt = await cluster.rebuild(victim);
+      ctx.report(`replica ${victim.index} reopened after the crash and was rebuilt: ${rebuilt.doneBytes} bytes sent, ${rebuilt.skippedBytes} matched`);
+      await workload.acknowledged(100);
+    },
+  },
+  {
     id: 'S06',
     title: 'SIGSTOP one replica for 2×T_r (a zombie), then SIGCONT; it stays out until rebuilt',
     run: async (ctx) => {
