@@ -18,6 +18,7 @@ import { managerLeaseName } from '../control/runtime/ownership.ts';
 import { realTimers } from '../control/runtime/timers.ts';
 import { openStore } from '../control/store/open-store.ts';
 import { openLibraryBackupStore } from './backup-store-adapter.ts';
+import { trimLocalFilesystem } from './local-fstrim.ts';
 import { parseStoreSpec } from './node-command.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -61,7 +62,9 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
   });
   await backups.start();
   // Recurring jobs: snapshots, backups, cleanup and trim on a cron schedule (docs/recurring-jobs.md).
-  const recurringJobs = new RecurringJobController({ store, managerId: id, clock: systemClock, timers: realTimers, log });
+  const recurringJobs = new RecurringJobController({
+    store, managerId: id, clock: systemClock, timers: realTimers, log, trimFilesystem: trimLocalFilesystem,
+  });
   await recurringJobs.start();
   const liveness = new NodeLivenessMonitor({ store, clock: systemClock, timers: realTimers, log });
   liveness.start();

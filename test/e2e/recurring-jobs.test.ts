@@ -60,6 +60,9 @@ async function ok(api: Api, method: string, path: string, body?: unknown): Promi
 async function withCluster(prefix: string, body: (context: { dir: string; cluster: LocalCluster; api: Api; storeDir: string }) => Promise<void>): Promise<void> {
   await withTempDir(prefix, async (dir) => {
     let cluster: LocalCluster | undefined;
+    // Where `volume attach --mount` records its mounts; the manager (started below, with this
+    // process's environment) reads it for filesystem-trim.
+    process.env['SHORTHORN_RUN_DIR'] = join(dir, 'run');
     try {
       cluster = await startLocalCluster({ dir, nodes: ['node-1'] });
       const storeDir = join(dir, 'store');
@@ -193,5 +196,36 @@ test('a backup job with full-backup-interval 2 alternates incremental and full b
       (s) => s.metadata.labels?.[artifactJobLabel] === 'bk' && s.metadata.deletionTimestamp === undefined && s.status?.markRemoved !== true,
     );
     assert.deepEqual(snapshots.map((s) => s.metadata.name), [backups.at(-1)!.spec.snapshotName]);
+  });
+});
+
+test('a filesystem-trim job trims the mounted ext4 filesystem of a volume', { timeout: 600_000 }, async () => {
+  await withCluster('recurring-trim', async ({ dir, cluster, api }) => {
+    await ok(api, 'POST', '/v1/volumes', { name: 'vol-t', size: '64Mi', numberOfReplicas: 1 });
+    await waitFor('vol-t detached', async () => ((await ok(api, 'GET', '/v1/volumes/vol-t'))['status'] as { state?: string } | undefined)?.state === 'detached' ? true : undefined, 60_000);
+    const mountDir = join(dir, 'mnt');
+    const attached = await api.cli('volume', 'attach', 'vol-t', '--node', 'node-1', '--mount', mountDir, '--format', 'ext4', '--timeout', '120');
+    assert.equal(attached.code, 0, `${attached.stdout}\n${attached.stderr}`);
+    try {
+      await ok(api, 'POST', '/v1/recurringjobs', { name: 'trim', task: 'filesystem-trim', cron: '0 0 1 1 *', retain: 0 });
+      assert.equal((await api.cli('volume', 'job', 'add', 'vol-t', 'trim')).code, 0);
+      // Data written and deleted: the filesystem has free blocks the volume still holds.
+      await run('dd', ['if=/dev/urandom', `of=${join(mountDir, 'junk')}`, 'bs=1M', 'count=16', 'conv=fsync']);
+      await run('rm', [join(mountDir, 'junk')]);
+      await run('sync', []);
+      const ran = await api.cli('job', 'run-now', 'trim');
+      assert.equal(ran.code, 0, ran.stderr);
+      const job = await waitFor('trim run finished', async () => {
+        const current = await getJob(cluster, 'trim');
+        return current.status?.executionCount === 1 && current.status.lastRunFinishedAt !== undefined && current.status.currentRun === undefined ? current : undefined;
+      }, 60_000);
+      const outcome = job.status?.volumes?.['vol-t'] ?? '';
+      console.log(`trim outcome: ${outcome}`);
+      assert.equal(job.status?.lastRunResult, 'Succeeded', job.status?.lastError);
+      assert.match(outcome, /^fstrim .*trimmed/);
+    } finally {
+      const detached = await api.cli('volume', 'detach', 'vol-t', '--wait');
+      assert.equal(detached.code, 0, `${detached.stdout}\n${detached.stderr}`);
+    }
   });
 });
