@@ -132,7 +132,9 @@ export function reconcileSnapshots(observed: SnapshotObserved): SnapshotDecision
 
   if (tree === undefined) {
     // ---- not attached: record why nothing happens; act when it attaches ----
-    const why = observed.treeError ?? `volume ${volumeName} is not attached (it is ${state})`;
+    const why = observed.treeError ?? (state === 'attached'
+      ? `the engine of volume ${volumeName} is not running`
+      : `volume ${volumeName} is not attached (it is ${state})`);
     for (const s of observed.snapshots) {
       if (s.metadata.deletionTimestamp === undefined && !hasFinalizer(s)) {
         actions.push({ type: 'update', object: { ...s, metadata: { ...s.metadata, finalizers: [...(s.metadata.finalizers ?? []), snapshotFinalizer] } } });
