@@ -11,7 +11,8 @@ import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../lib/clock.ts';
 import { ShorthornError, toError } from '../lib/errors.ts';
-import { dataProcessThreadPoolSize, orphanReportMax } from '../lib/limits.ts';
+import { orphanReportMax } from '../lib/limits.ts';
+import { dataProcessEnv } from '../lib/data-process-env.ts';
 import type { Engine, EngineStatus, ReplicaMode } from '../control/resources/engine.ts';
 import type { DiskSpec, DiskStatus, Node, NodeStatus } from '../control/resources/node.ts';
 import { apiVersion, type Resource } from '../control/resources/object-meta.ts';
@@ -452,7 +453,7 @@ export class NodeAgent {
       child = spawn(command, [...prefix, ...args], {
         detached: true,
         stdio: ['ignore', logFile, logFile],
-        env: { ...process.env, UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize), ...this.options.env },
+        env: { ...process.env, ...dataProcessEnv(), ...this.options.env },
       });
     } finally {
       closeSync(logFile);

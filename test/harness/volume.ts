@@ -5,7 +5,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, startDaemon, waitFor, type Daemon } from './daemon.ts';
 import { freePort } from './free-port.ts';
-import { dataProcessThreadPoolSize } from '../../src/lib/limits.ts';
+import { dataProcessEnv } from '../../src/lib/data-process-env.ts';
 
 export interface ReplicaProcess {
   readonly dir: string;
@@ -18,7 +18,7 @@ export async function startReplica(options: { dir: string; sizeBytes: number; vo
   const daemon = await startDaemon({
     args: ['replica', '--dir', options.dir, '--size', String(options.sizeBytes), '--volume', options.volume, '--listen', `127.0.0.1:${port}`],
     readyPattern: /listening on (\S+)/,
-    env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) },
+    env: dataProcessEnv(),
   });
   return { dir: options.dir, address: `127.0.0.1:${port}`, daemon };
 }
@@ -49,7 +49,7 @@ export async function startEngineProcess(options: {
   const daemon = await startDaemon({
     args: [...args, ...(options.extraArgs ?? [])],
     readyPattern: /control on (\S+)/,
-    env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) },
+    env: dataProcessEnv(),
   });
   const control = daemon.ready[1] ?? '';
   return {
