@@ -46,6 +46,7 @@ export class ScenarioCluster {
   engine: Daemon | null = null;
   controlUrl = '';
   readonly log: string[] = [];
+  private stopped = false;
 
   private constructor(options: { dir: string; volume: string; sizeBytes: number }) {
     this.dir = options.dir;
@@ -185,6 +186,8 @@ export class ScenarioCluster {
 
   /** Stop the engine and every replica cleanly (flushing), and close the proxies. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     await this.engine?.stop();
     this.engine = null;
     for (const r of this.replicas) {

@@ -115,9 +115,8 @@ export async function runScenario(def: ScenarioDefinition, seed: number): Promis
       await writeFile(join(dir, 'history.jsonl'), (workload?.history ?? []).map((e) => JSON.stringify(e)).join('\n') + '\n');
       await writeFile(join(dir, 'processes.log'), cluster?.describe() ?? 'no cluster');
     }
-    await cluster?.stop().catch(() => {
-      // The processes are killed by stopAll() in the test's after hook; their logs are kept above.
-    });
+    // A process that will not stop is killed by stopAll() in the caller; say so in the report.
+    await cluster?.stop().catch((error: unknown) => report.push(`clean stop failed: ${error instanceof Error ? error.message : String(error)}`));
     if (violations.length === 0) await rm(dir, { recursive: true, force: true });
   }
   return { id: def.id, seed, violations, knownGaps, report, keptDir: violations.length > 0 ? dir : null };

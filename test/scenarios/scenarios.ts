@@ -271,7 +271,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
     finalRw: 3,
     run: async (ctx) => {
       const { cluster, workload } = ctx;
-      await workload.acknowledged(800);
+      await workload.acknowledged(400);
       const victim = pick(ctx, cluster.replicas);
       await victim.daemon!.kill9();
       await expectErr(ctx, victim, errWithinMs);
@@ -291,13 +291,13 @@ export const scenarios: readonly ScenarioDefinition[] = [
     finalRw: 3,
     run: async (ctx) => {
       const { cluster, workload } = ctx;
-      await workload.acknowledged(1500);
+      await workload.acknowledged(600);
       const victim = pick(ctx, cluster.replicas);
       await victim.daemon!.kill9();
       await expectErr(ctx, victim, errWithinMs);
       const fresh = await cluster.addReplica({ proxy: false, seed: ctx.seed + 10 });
       await cluster.startReplica(fresh);
-      await cluster.startRebuild(fresh, 2 * 1024 * 1024);
+      await cluster.startRebuild(fresh, 1024 * 1024);
       const fraction = 0.3 + ctx.random.next() * 0.4;
       const progress = await waitFor('rebuild progress', async () => {
         const p = await cluster.rebuildProgress(fresh);
