@@ -34,8 +34,11 @@ export function explainVolume(volume: VolumeView, replicas: readonly ReplicaView
   for (const condition of volume.status?.conditions ?? []) {
     if (condition.status !== 'True' && condition.message !== undefined) details.push(`${condition.type}: ${condition.message}`);
   }
-  if (volume.status?.restoreRequired === true) {
-    const restore = volume.status.conditions?.find((c) => c.type === 'Restore');
+  // A volume made from a backup is restoring until the manager says the restore is done
+  // (restoreRequired false); before it has looked at the volume, restoreRequired is unset.
+  const restoring = volume.status?.restoreRequired === true || (volume.spec.fromBackup !== undefined && volume.status?.restoreRequired === undefined);
+  if (restoring) {
+    const restore = volume.status?.conditions?.find((c) => c.type === 'Restore');
     return { tone: 'info', headline: `Restoring from a backup${restore?.message === undefined ? '' : `: ${restore.message}`}. It detaches when the data is in.`, details };
   }
   switch (state) {

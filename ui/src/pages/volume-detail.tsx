@@ -77,7 +77,7 @@ export function VolumeDetailPage(props: { name: string }) {
       <PageTitle>{volume.id}</PageTitle>
       <p class="summary">
         <Badge value={state} /> {state === 'attached' && <Badge value={volume.status?.robustness} />}
-        {volume.status?.frontendDisabled === true && <Badge value="maintenance" />}
+        {(volume.status?.frontendDisabled === true || engine?.spec.disableFrontend === true) && <Badge value="maintenance" />}
         <span class="muted"> {formatBytes(volume.spec.size)} · {volume.spec.numberOfReplicas} replicas · {volume.spec.accessMode} · frontend {volume.spec.frontend}
           {volume.status?.currentNodeID !== undefined && ` · on ${volume.status.currentNodeID}`}
           {engine?.status?.endpoint !== undefined && ` · ${engine.status.endpoint}`}</span>
