@@ -141,7 +141,15 @@ export class BackupJobs {
     log(`backup ${job.backupName} of snapshot ${job.snapshotName} started (reading from ${reader.sourceAddress})`);
     this.track(
       this.options.runner
-        .backup({ volumeName: engine.volumeName, reader, request, onProgress: (p) => applyProgress(job, p) })
+        .backup({
+          volumeName: engine.volumeName,
+          reader,
+          request,
+          onProgress: (p) => {
+            applyProgress(job, p);
+            job.sourceReplica = reader.sourceAddress; // it changes when the reader fails over
+          },
+        })
         .then(
           (outcome) => {
             job.state = 'completed';
