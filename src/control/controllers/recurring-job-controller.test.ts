@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ManualClock } from '../../lib/clock.ts';
 import type { RecurringJob, RecurringJobSpec } from '../resources/recurring-job.ts';
 import type { Snapshot } from '../resources/snapshot.ts';
+import type { Volume } from '../resources/volume.ts';
 import { artifactJobLabel, artifactLabels, artifactName } from '../recurring/job-artifacts.ts';
 import { joinLabel } from '../recurring/job-targets.ts';
 import { waitUntil } from '../runtime/testing/wait-until.ts';
@@ -22,7 +23,7 @@ interface Fixture {
   readonly store: SqliteStore;
   readonly clock: ManualClock;
   readonly logs: string[];
-  controller(): RecurringJobController;
+  controller(headSizeBytes?: (volume: Volume) => Promise<number | undefined>): RecurringJobController;
   close(): Promise<void>;
 }
 
@@ -48,10 +49,11 @@ function fixture(): Fixture {
     store,
     clock,
     logs,
-    controller: () => {
+    controller: (headSizeBytes?: (volume: Volume) => Promise<number | undefined>) => {
       const controller = new RecurringJobController({
         store, managerId: 'mgr-1', clock, timers: realTimers, recheckMs: 20, pollMs: 5,
         log: (message) => logs.push(message),
+        ...(headSizeBytes === undefined ? {} : { headSizeBytes }),
       });
       controllers.push(controller);
       return controller;
@@ -220,6 +222,28 @@ test('run now runs once off schedule; concurrency bounds the volumes in flight; 
     const looks = controller.stats.looks;
     await waitUntil('three more looks', () => controller.stats.looks >= looks + 3);
     assert.equal((await job(f.store, 'snap')).status?.executionCount, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('snapshot skips a volume with nothing written since its last snapshot; snapshot-force-create does not', async () => {
+  const f = fixture();
+  try {
+    await attachedVolume(f.store, 'idle', { [joinLabel('group', 'g')]: 'enabled' });
+    await attachedVolume(f.store, 'busy', { [joinLabel('group', 'g')]: 'enabled' });
+    await createJob(f.store, 'snap', { groups: ['g'] });
+    await createJob(f.store, 'force', { groups: ['g'], task: 'snapshot-force-create' });
+    await f.controller((volume) => Promise.resolve(volume.metadata.name === 'idle' ? 0 : 4096)).start();
+    f.clock.advance(60_000);
+    await runFinished(f, 'snap', 1);
+    await runFinished(f, 'force', 1);
+    const snap = (await job(f.store, 'snap')).status!;
+    assert.match(snap.volumes?.['idle'] ?? '', /^skipped: nothing written since the last snapshot/);
+    assert.match(snap.volumes?.['busy'] ?? '', /^snapshot snap-/);
+    assert.equal(snap.lastRunResult, 'Succeeded');
+    assert.deepEqual(await ownSnapshots(f.store, 'snap', 'idle'), []);
+    assert.equal((await ownSnapshots(f.store, 'force', 'idle')).length, 1);
   } finally {
     await f.close();
   }

@@ -19,6 +19,8 @@ import { Informer } from '../runtime/informer.ts';
 import { decideOwnership, leaseLiveness, ownerIdOf } from '../runtime/ownership.ts';
 import type { Timers } from '../runtime/timers.ts';
 import { isStoreError, type ResourceStore } from '../store/resource-store.ts';
+import type { Engine } from '../resources/engine.ts';
+import { EngineControlClient } from './engine-control-client.ts';
 import { runTask, TaskAbortedError, type TaskContext } from './recurring-job-tasks.ts';
 
 /** Annotation the API's runNow action sets (to the request time): run once now, off schedule. */
@@ -33,6 +35,8 @@ export interface RecurringJobControllerOptions {
   readonly taskTimeoutMs?: number;
   readonly pollMs?: number;
   readonly recheckMs?: number;
+  /** The engine's head size (bytes written since the last snapshot); default: ask the engine. */
+  readonly headSizeBytes?: (volume: Volume) => Promise<number | undefined>;
   /** fstrim of a volume's mounted filesystem, where this manager can reach it. */
   readonly trimFilesystem?: (volume: Volume) => Promise<string>;
 }
@@ -233,8 +237,25 @@ export class RecurringJobController {
         const setting = this.settings.get('auto-cleanup-recurring-job-backup-snapshot') as Resource<{ value?: string }> | undefined;
         return (setting?.spec.value ?? 'true') === 'true';
       },
+      headSizeBytes: (volume) => this.headSizeBytes(volume),
       ...(this.options.trimFilesystem === undefined ? {} : { trimFilesystem: this.options.trimFilesystem }),
     };
+  }
+
+  /** The live head's size from the volume's running engine; undefined when it cannot be asked. */
+  private async headSizeBytes(volume: Volume): Promise<number | undefined> {
+    if (this.options.headSizeBytes !== undefined) return this.options.headSizeBytes(volume);
+    const { items } = await this.options.store.list('Engine');
+    const engine = (items as Engine[]).find((e) => e.spec.volumeName === volume.metadata.name && e.status?.currentState === 'running');
+    const ip = engine?.status?.ip;
+    const port = engine?.status?.port;
+    if (ip === undefined || port === undefined) return undefined;
+    try {
+      return (await new EngineControlClient(`${ip}:${port}`).snapshots()).head.sizeBytes;
+    } catch (error) {
+      this.options.log(`recurring jobs: volume ${volume.metadata.name}: cannot read the engine's head (snapshot taken anyway): ${toError(error).message}`);
+      return undefined;
+    }
   }
 
   private async execute(job: RecurringJob, run: RecurringJobRun): Promise<void> {

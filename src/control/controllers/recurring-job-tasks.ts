@@ -41,6 +41,11 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** Setting auto-cleanup-recurring-job-backup-snapshot: a backup job keeps only its last snapshot. */
   readonly backupSnapshotCleanup: () => boolean;
+  /**
+   * Bytes written to the volume since its last snapshot (the engine's live head), or undefined
+   * when the engine cannot be asked: then `snapshot` does not skip.
+   */
+  readonly headSizeBytes?: (volume: Volume) => Promise<number | undefined>;
   /** fstrim of the volume's mounted filesystem; undefined where this manager cannot reach it. */
   readonly trimFilesystem?: (volume: Volume) => Promise<string>;
 }
@@ -189,6 +194,21 @@ async function retainBackups(context: TaskContext, job: RecurringJob, volume: st
   return doomed.map((b) => b.metadata.name);
 }
 
+/**
+ * Longhorn's `snapshot` skips a volume with nothing written since its last snapshot. A run resumed
+ * after a crash whose snapshot exists already goes on (its retention is still to do).
+ */
+async function headIsEmpty(context: TaskContext, job: RecurringJob, run: RunRef, volume: Volume): Promise<boolean> {
+  if (context.headSizeBytes === undefined) return false;
+  try {
+    await context.store.get('Snapshot', artifactName(job.metadata.name, run.slotMs, volume.metadata.name));
+    return false;
+  } catch (error) {
+    if (!isStoreError(error, 'not_found')) throw error;
+  }
+  return (await context.headSizeBytes(volume)) === 0;
+}
+
 const deletedText = (names: readonly string[]): string => (names.length === 0 ? '' : `; deleted ${names.join(', ')}`);
 
 /** Run the job's task on one volume; returns the volume's outcome, throws TaskError on failure. */
@@ -201,6 +221,9 @@ export async function runTask(context: TaskContext, job: RecurringJob, run: RunR
     switch (task) {
       case 'snapshot':
       case 'snapshot-force-create': {
+        if (task === 'snapshot' && (await headIsEmpty(context, job, run, volume))) {
+          return 'skipped: nothing written since the last snapshot (the volume head is empty)';
+        }
         const name = await takeSnapshot(context, job, run, volumeName);
         return `snapshot ${name}${deletedText(await retainSnapshots(context, job, volumeName, job.spec.retain))}`;
       }
