@@ -1,7 +1,8 @@
 // Snapshots, purge, expansion and revert of a real volume through the REST API, end to end on one
 // host: three node agents, the manager and `shorthorn api`, all real processes, the embedded
 // store. A 3-replica volume is created and attached through the API, written with qemu-io over the
-// engine's NBD socket; snapshotCreate makes Snapshot resources that the manager takes in the
+// engine's NBD socket; a Snapshot asked for while detached waits (status.error) and is taken on
+// attach; snapshotCreate makes Snapshot resources that the manager takes in the
 // engine (parent chain, labels, readyToUse); snapshotDelete marks one removed and snapshotPurge
 // removes it from the engine; expand grows the volume online (nbdinfo sees it); a revert is
 // refused while an NBD client is connected and done once it is gone, and the data is the
@@ -62,6 +63,14 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
       const created = await call('POST', '/v1/volumes', { name: volumeName, size: '64Mi', numberOfReplicas: 3 });
       assert.ok(created.status === 200 || created.status === 201, JSON.stringify(created.body));
       await waitFor('volume detached with its replicas placed', async () => ((await getVolume()).status?.state === 'detached' ? true : undefined), 30_000);
+      // A Snapshot asked for while the volume is detached (as a recurring job may): status.error
+      // says why it waits, and it is taken once the volume attaches.
+      await store.create({
+        apiVersion: 'shorthorn.io/v1', kind: 'Snapshot',
+        metadata: { name: 'snap-early', labels: { shorthornvolume: volumeName } },
+        spec: { volume: volumeName, createSnapshot: true, labels: {} },
+      });
+      await waitFor('snap-early waits for the attach', async () => (/is not attached \(it is detached\)/.test((await snapshotResource('snap-early'))?.status?.error ?? '') ? true : undefined), 20_000);
       await action('attach', { hostId: 'node-1' });
       await waitFor('volume attached and healthy', async () => {
         const v = await getVolume();
@@ -73,6 +82,10 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
       const control = `http://127.0.0.1:${engine.status?.port ?? 0}`;
       const engineTree = async (): Promise<EngineTree> => (await (await fetch(`${control}/v1/snapshots`)).json()) as EngineTree;
 
+      await waitFor('snap-early taken after the attach', async () => {
+        const s = await snapshotResource('snap-early');
+        return s?.status?.readyToUse === true && s.status.error === undefined ? true : undefined;
+      }, 20_000);
       // Two snapshots with different data under them.
       await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 8M', '-c', 'flush', uri]);
       await action('snapshotCreate', { name: 'snap-a', labels: { app: 'e2e' } });
@@ -94,8 +107,8 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
       assert.deepEqual(snapB.status?.children, { 'volume-head': true });
       const listed = await action('snapshotList');
       const names = (listed['data'] as { id: string }[]).map((s) => s.id).sort();
-      assert.deepEqual(names, ['snap-a', 'snap-b']);
-      assert.deepEqual((await engineTree()).snapshots.map((s) => [s.name, s.parent]), [['snap-a', null], ['snap-b', 'snap-a']]);
+      assert.deepEqual(names, ['snap-a', 'snap-b', 'snap-early']);
+      assert.deepEqual((await engineTree()).snapshots.map((s) => [s.name, s.parent]), [['snap-early', null], ['snap-a', 'snap-early'], ['snap-b', 'snap-a']]);
       // A snapshot taken in the engine itself (as a rebuild does) is mirrored into a resource.
       const direct = await fetch(`${control}/v1/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'sys-1', kind: 'system' }) });
       assert.equal(direct.status, 200, await direct.text());
@@ -123,9 +136,10 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
         return cleared && tree.snapshots.every((s) => s.name !== 'snap-a') ? true : undefined;
       }, 30_000);
       assert.equal((await snapshotResource('snap-a')), undefined, 'a removed snapshot is not mirrored back');
-      await waitFor('snap-b is the root of the chain now', async () => {
+      await waitFor('snap-b sits on snap-early now', async () => {
         const b = await snapshotResource('snap-b');
-        return b?.status?.readyToUse === true && b.status.parent === undefined ? true : undefined;
+        const early = await snapshotResource('snap-early');
+        return b?.status?.readyToUse === true && b.status.parent === 'snap-early' && early?.status?.children?.['snap-b'] === true ? true : undefined;
       }, 20_000);
       await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x33 0 4M', '-c', 'read -P 0x11 4M 4M', uri]);
 
