@@ -90,6 +90,25 @@ test('ReplicaClient times a request out, and keeps working after', async () => {
   }
 });
 
+test('ReplicaClient times out a queued request that was sent after an earlier one timed out', async () => {
+  const { server, address } = await peer(() => {
+    // Never answers.
+  });
+  const client = await connectReplica(address, { volumeName: 'v', timeoutMs: 100, inflightMax: 1 });
+  try {
+    const first = client.ping();
+    // A later deadline than the first's: still queued when the first times out, then sent.
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const second = client.ping();
+    await assert.rejects(first, isCode('timeout'));
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the second request never timed out')), 5000).unref());
+    await assert.rejects(Promise.race([second, guard]), isCode('timeout'));
+  } finally {
+    await client.close();
+    await stop(server);
+  }
+});
+
 test('ReplicaClient fails every pending request when the connection drops, and every later call', async () => {
   let seen = 0;
   const { server, address } = await peer((socket) => {

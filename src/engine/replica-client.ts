@@ -297,13 +297,10 @@ export class ReplicaClient implements ReplicaLink {
     this.deadlineTimerAtMs = Infinity;
     const nowMs = performance.now();
     const expired: Pending[] = [];
-    let nextMs = Infinity;
     for (const [id, p] of this.pending) {
       if (p.deadlineMs <= nowMs) {
         this.pending.delete(id);
         expired.push(p);
-      } else {
-        nextMs = Math.min(nextMs, p.deadlineMs);
       }
     }
     for (let i = this.queue.length - 1; i >= 0; i--) {
@@ -314,6 +311,9 @@ export class ReplicaClient implements ReplicaLink {
       }
     }
     if (expired.length > 0) this.startQueued();
+    // After startQueued: requests it sent are now pending, the rest still queued.
+    let nextMs = Infinity;
+    for (const p of this.pending.values()) nextMs = Math.min(nextMs, p.deadlineMs);
     for (const q of this.queue) nextMs = Math.min(nextMs, q.pending.deadlineMs);
     if (nextMs < Infinity) this.armDeadlines(nextMs);
     this.wakeIdle();
