@@ -25,7 +25,7 @@ export interface ChangeEvent {
 export type ChangeListener = (event: ChangeEvent) => void;
 
 /** Kinds the hub follows: what the UI shows and scripts wait on. */
-export const eventKinds: readonly KindName[] = ['Volume', 'VolumeAttachment', 'Engine', 'Replica', 'Node', 'Setting', 'Snapshot', 'RecurringJob'];
+export const eventKinds: readonly KindName[] = ['Volume', 'VolumeAttachment', 'Engine', 'Replica', 'Node', 'Setting', 'Snapshot', 'RecurringJob', 'Backup', 'BackupVolume', 'BackupTarget'];
 
 const restartDelayMs = 500;
 
