@@ -1,11 +1,12 @@
 // Recurring jobs end to end on one host: a node agent, the manager and `shorthorn api`, all real
 // processes, the embedded store, a real volume written with qemu-io. Schedules use six-field cron
 // (seconds first) so nothing waits minutes.
-// 1. A snapshot job with retain 3 (made and joined through the CLI) runs every 2 s: it keeps
+// 1. A snapshot-force-create job with retain 3 (made and joined through the CLI) runs every 2 s: it keeps
 //    exactly the newest three of its own snapshots in the engine, and a user's snapshot and
 //    another job's stay. The manager is killed with SIGKILL while a run is recorded as running;
 //    the restarted manager resumes that run: no slot gets two snapshots, run numbers have no gap
-//    or repeat, retention is right afterwards.
+//    or repeat, retention is right afterwards. A `snapshot` job skips the volume while nothing
+//    is written since its last snapshot, and takes one after a write.
 // 2. A backup job with full-backup-interval 2 to a directory target: full and incremental backups
 //    alternate as asked (checked in the target's backup.cfg), retain 2 backups.
 import { after, test } from 'node:test';
@@ -102,14 +103,15 @@ async function pause(api: Api, cluster: LocalCluster, job: RecurringJob): Promis
   }, 60_000);
 }
 
-test('a snapshot job with retain 3 keeps the newest three of its own; a manager killed mid-run resumes the run', { timeout: 600_000 }, async () => {
+test('a snapshot job with retain 3 keeps the newest three of its own; a manager killed mid-run resumes the run; snapshot skips an unchanged volume', { timeout: 600_000 }, async () => {
   await withCluster('recurring-snap', async ({ cluster, api, storeDir }) => {
     const { uri, control } = await attachedVolume(api, cluster, 'vol-r');
     await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 4M', '-c', 'flush', uri]);
     await ok(api, 'POST', '/v1/volumes/vol-r?action=snapshotCreate', { name: 'users-snap', labels: { [artifactJobLabel]: 'snap3' } });
     await waitFor('users-snap ready', async () => ((await cluster.store.get('Snapshot', 'users-snap')) as Snapshot).status?.readyToUse === true ? true : undefined, 30_000);
 
-    const created = await api.cli('job', 'create', 'snap3', '--task', 'snapshot', '--cron', '*/2 * * * * *', '--retain', '3', '--label', 'tier=gold');
+    // Force-create: the volume is not written between runs, and `snapshot` would skip it.
+    const created = await api.cli('job', 'create', 'snap3', '--task', 'snapshot-force-create', '--cron', '*/2 * * * * *', '--retain', '3', '--label', 'tier=gold');
     assert.equal(created.code, 0, created.stderr);
     const joined = await api.cli('volume', 'job', 'add', 'vol-r', 'snap3');
     assert.equal(joined.code, 0, joined.stderr);
@@ -150,6 +152,22 @@ test('a snapshot job with retain 3 keeps the newest three of its own; a manager 
     const newestSlot = Number(ownLive.at(-1)!.metadata.labels?.[artifactSlotLabel]) * 1000;
     assert.equal(new Date(newestSlot).toISOString(), job.status?.lastScheduledAt, 'the newest kept is the last run\'s');
     assert.deepEqual((ownLive[0]!.spec.labels ?? {})['tier'], 'gold');
+
+    // `snapshot` skips the volume while nothing is written since its last snapshot (the engine's
+    // head is empty), and takes one once something is.
+    await ok(api, 'POST', '/v1/recurringjobs', { name: 'lazy', task: 'snapshot', cron: '0 0 1 1 *', retain: 2, groups: ['default'] });
+    await ok(api, 'POST', '/v1/volumes/vol-r?action=recurringJobAdd', { name: 'default', isGroup: true });
+    const lazyRun = async (count: number): Promise<string> => {
+      await ok(api, 'POST', '/v1/recurringjobs/lazy?action=runNow', {});
+      const done = await waitFor(`lazy run ${count}`, async () => {
+        const current = await getJob(cluster, 'lazy');
+        return current.status?.executionCount === count && current.status.currentRun === undefined && current.status.lastRunFinishedAt !== undefined ? current : undefined;
+      }, 60_000);
+      return done.status?.volumes?.['vol-r'] ?? '';
+    };
+    assert.match(await lazyRun(1), /^skipped: nothing written since the last snapshot/);
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x33 0 1M', '-c', 'flush', uri]);
+    assert.match(await lazyRun(2), /^snapshot lazy-/);
   });
 });
 
