@@ -55,6 +55,9 @@ export async function waitAttached(client: ShorthornClient, name: string, node: 
       const parts = await volumeParts(client, name);
       const status = (parts.volume.status ?? {}) as VolumeStatus;
       if (status.state !== 'attached' || status.currentNodeID !== node) return undefined;
+      // Until the engine has reported its replicas the robustness is unknown (or, for a moment,
+      // faulted): wait for at least one RW replica, so what follows sees a working volume.
+      if (status.robustness !== 'healthy' && status.robustness !== 'degraded') return undefined;
       if (options.maintenance) return { node, uri: undefined };
       const engine = parts.engines.find((e) => (e.spec as EngineSpec).nodeID === node && (e.status as EngineStatus | undefined)?.currentState === 'running');
       const uri = (engine?.status as EngineStatus | undefined)?.endpoint;

@@ -109,4 +109,37 @@ describe('shorthorn CLI: disks, replicas, attach host options', () => {
     rmSync(join(runDir, 'attachments', 'vol-host.json'));
     assert.match(await ok('volume', 'detach', 'vol-host'), /detach requested/);
   });
+
+  test('volume get --until healthy shows rebuild progress and waits for the rebuild (6 on timeout, 0 once healed)', async () => {
+    await ok('volume', 'create', 'vol-watch', '--size', '1Gi', '--replicas', '2');
+    const volume = await store.get('Volume', 'vol-watch');
+    await store.updateStatus({ ...volume, status: { ...(volume.status as object), state: 'attached', robustness: 'degraded', currentNodeID: 'node-1' } });
+    const replica = structuredClone(resourceExamples.Replica);
+    for (const [name, node] of [['vol-watch-r-00000001', 'node-1'], ['vol-watch-r-00000002', 'node-2']] as const) {
+      await store.create({ ...replica, metadata: { name }, spec: { ...replica.spec, volumeName: 'vol-watch', nodeID: node }, status: { currentState: 'running', pid: 5000 } });
+    }
+    const engine = structuredClone(resourceExamples.Engine);
+    const rebuilding = {
+      currentState: 'running' as const,
+      currentSize: 1024 ** 3,
+      replicaModeMap: { 'vol-watch-r-00000001': 'RW' as const, 'vol-watch-r-00000002': 'WO' as const },
+      rebuildStatus: { 'vol-watch-r-00000002': { isRebuilding: true, progress: 40 } },
+    };
+    await store.create({ ...engine, metadata: { name: 'vol-watch-e-0' }, spec: { ...engine.spec, volumeName: 'vol-watch' }, status: rebuilding });
+    const waiting = await cli('volume', 'get', 'vol-watch', '--until', 'healthy', '--timeout', '2');
+    assert.equal(waiting.code, 6, waiting.stderr);
+    // Not a terminal: a time stamp, and the line set printed once while it does not change.
+    assert.match(waiting.stdout, /^\d\d:\d\d:\d\d volume vol-watch: attached, degraded, 1\/2 replicas RW\n/);
+    assert.match(waiting.stdout, /\n\s+vol-watch-r-00000002 {2}node-2 {2}rebuilding \[#{8}-{12}\] {2}40%\n/);
+    assert.equal(waiting.stdout.match(/volume vol-watch:/g)?.length, 1);
+    const current = await store.get('Engine', 'vol-watch-e-0');
+    await store.updateStatus({ ...current, status: { ...rebuilding, replicaModeMap: { 'vol-watch-r-00000001': 'RW', 'vol-watch-r-00000002': 'RW' }, rebuildStatus: { 'vol-watch-r-00000002': { isRebuilding: false, progress: 100, state: 'done' } } } });
+    const still = await cli('volume', 'get', 'vol-watch', '--until', 'healthy', '--timeout', '1');
+    assert.equal(still.code, 6, 'every replica RW but the volume still degraded: not healed yet');
+    const healthy = await store.get('Volume', 'vol-watch');
+    await store.updateStatus({ ...healthy, status: { ...(healthy.status as object), robustness: 'healthy' } });
+    const healed = await ok('volume', 'get', 'vol-watch', '--until', 'healthy', '--timeout', '5');
+    assert.match(healed, /attached, healthy, 2\/2 replicas RW/);
+    assert.equal((await cli('volume', 'get', 'vol-watch', '--until', 'soon')).code, 1);
+  });
 });
