@@ -52,6 +52,8 @@ export class SnapshotController {
   private stopped = false;
   /** Counters for tests and metrics. */
   readonly stats = { passes: 0, engineOps: 0, failures: 0 };
+  /** Notes of each volume's last pass, so that standing ones are not logged again. */
+  private readonly lastNotes = new Map<string, Set<string>>();
 
   constructor(options: SnapshotControllerOptions) {
     this.options = options;
@@ -172,7 +174,12 @@ export class SnapshotController {
     }
     const observed = this.observe(base, tree, treeError);
     const decision = reconcileSnapshots(observed);
-    for (const note of decision.notes) this.options.log(note);
+    // The engine is polled every few seconds: a note that stays true (a name clash) is logged
+    // when it first appears, not on every poll.
+    const previous = this.lastNotes.get(volumeName) ?? new Set<string>();
+    for (const note of decision.notes) if (decision.op !== undefined || !previous.has(note)) this.options.log(note);
+    if (volume === undefined) this.lastNotes.delete(volumeName);
+    else this.lastNotes.set(volumeName, new Set(decision.notes));
     if (decision.op !== undefined && address !== undefined) return this.runOp(address, decision.op, observed);
     for (const action of decision.actions) await this.apply(action);
     for (const change of decision.changes ?? []) await this.applyChange(change);
