@@ -3,8 +3,8 @@
 // volume, attach it, take a snapshot and see it in the tree, kill a replica process and watch the
 // page go degraded → rebuilding with progress → healthy without a reload, give a setting a bad
 // value and see the API's refusal, set a backup target, back up the snapshot, restore it into a
-// new volume and read the data back, revert to the snapshot in maintenance mode, and visit every
-// page. Screenshots of each page go to
+// new volume and read the data back, revert to the snapshot in maintenance mode, create a
+// recurring job (a bad schedule first), and visit every page. Screenshots of each page go to
 // test-artifacts/ui/ (SHORTHORN_UI_SCREENSHOTS=DIR to put them elsewhere).
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -227,7 +227,15 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       await shot(page, 'nodes');
       await goTo('Recurring jobs');
       await page.getByRole('heading', { name: 'Recurring jobs' }).waitFor();
-      await page.locator('main').getByText(/not available yet|No recurring jobs/).first().waitFor();
+      // A job with a bad schedule is refused with the API's reason; a good one is listed.
+      await page.getByRole('button', { name: 'Create job' }).click();
+      await page.getByLabel('Name', { exact: true }).fill('ui-snap');
+      await page.getByLabel('Schedule (cron, UTC)').fill('every tuesday');
+      await page.getByRole('button', { name: 'Create', exact: true }).click();
+      await page.getByRole('alert').filter({ hasText: /cron/ }).waitFor();
+      await page.getByLabel('Schedule (cron, UTC)').fill('0 3 * * *');
+      await page.getByRole('button', { name: 'Create', exact: true }).click();
+      await page.getByRole('cell', { name: 'ui-snap', exact: true }).waitFor();
       await shot(page, 'recurring-jobs');
       await goTo('Events');
       await page.getByRole('cell', { name: volumeName }).first().waitFor();
