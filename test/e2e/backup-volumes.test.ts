@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { BackupStore } from '../../src/backup/backup-store.ts';
 import { createBackup } from '../../src/backup/create-backup.ts';
+import { deleteBackup } from '../../src/backup/delete-backup.ts';
 import { openBackupTarget } from '../../src/backup/open-backup-target.ts';
 import { fastLock, seededVolume, testSeed } from '../../src/backup/testing/backup-fixture.ts';
 import type { Engine } from '../../src/control/resources/engine.ts';
@@ -183,11 +184,17 @@ async function roundTrip(options: {
   const missing = await api.cli('backup', 'get', backup1.id);
   assert.equal(missing.code, 2, 'a deleted backup is not found');
 
+  // A backup deleted from the target by someone else leaves the cluster at the next sync.
+  await deleteBackup(store, { volumeName: 'vol-foreign', backupName: 'backup-00000000000f0e1a', lock: fastLock });
+  await ok(api, 'POST', '/v1/backuptargets/default?action=backupTargetSync', {});
+  await waitFor('foreign backup unmirrored', async () => ((await api.call('GET', '/v1/backups/backup-00000000000f0e1a')).status === 404 ? true : undefined), 60_000);
+  assert.equal((await api.call('GET', '/v1/backupvolumes/vol-foreign')).status, 200, 'its backup volume is still in the target');
+  step('foreign backup unmirrored');
+
   // Deleting a backup volume deletes it from the target with its backups.
   await ok(api, 'DELETE', '/v1/backupvolumes/vol-foreign');
   await waitFor('vol-foreign gone', async () => ((await api.call('GET', '/v1/backupvolumes/vol-foreign')).status === 404 ? true : undefined), 120_000);
   assert.deepEqual(await store.listVolumes(), ['vol-b']);
-  assert.equal((await api.call('GET', '/v1/backups/backup-00000000000f0e1a')).status, 404);
   step('backup volume deleted');
   await store.target.close();
 }
