@@ -102,6 +102,9 @@ describe('UI files', () => {
 
   test('a missing asset is 404, traversal is 400, a symlink out is refused', async () => {
     assert.equal((await raw('GET', '/ui/assets/nope.js')).status, 404);
+    assert.equal((await raw('GET', `/ui/assets/${'a'.repeat(300)}.js`)).status, 404);
+    assert.equal((await raw('GET', `/ui/${'d/'.repeat(3000)}x.js`)).status, 404);
+    assert.equal((await raw('GET', '/ui/index.html/x.js')).status, 404);
     for (const bad of ['/ui/../../etc/passwd', '/ui/%2e%2e/%2e%2e/etc/passwd', '/ui/..%2f..%2f..%2fetc%2fpasswd', '/ui/assets/..%2f..%2fsecret.txt']) {
       const reply = await raw('GET', bad);
       assert.equal(reply.status, 400, `${bad}: ${reply.text}`);

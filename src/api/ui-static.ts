@@ -82,8 +82,9 @@ async function sendUiFile(reply: FastifyReply, root: string, relativePath: strin
   try {
     real = await realpath(join(realRoot, relativePath));
   } catch (error) {
+    // A name that cannot exist (too long, a file used as a folder, a symlink loop) is a 404 too.
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG' && code !== 'ELOOP') throw error;
     if (relativePath === 'index.html') throw notBuilt();
     throw new ApiError('not_found', `no UI file ${relativePath.slice(0, 200)}`);
   }
