@@ -124,7 +124,8 @@ test('a snapshot job with retain 3 keeps the newest three of its own; a manager 
     await cluster.manager.kill9();
     const left = (await getJob(cluster, 'snap3')).status!;
     console.log(`manager killed during run ${interrupted.number}; recorded: count ${left.executionCount}, current run ${JSON.stringify(left.currentRun)}`);
-    const manager = await startDaemon({ args: ['manager', '--store', `embedded:${storeDir}`, '--id', 'mgr-1'], readyPattern: /manager running/ });
+    // A loaded machine (the whole suite on two cores) can take long to load the manager's modules.
+    const manager = await startDaemon({ args: ['manager', '--store', `embedded:${storeDir}`, '--id', 'mgr-1'], readyPattern: /manager running/, timeoutMs: 120_000 });
     await waitFor('two more runs after the restart', async () => ((await getJob(cluster, 'snap3')).status?.executionCount ?? 0) >= interrupted.number + 2 ? true : undefined, 90_000);
     if (left.currentRun !== undefined) assert.match(manager.output(), new RegExp(`resuming run ${left.currentRun.number}`));
 
