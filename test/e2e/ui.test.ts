@@ -22,7 +22,14 @@ const volumeName = 'ui-vol';
 const shotsDir = process.env['SHORTHORN_UI_SCREENSHOTS'] ?? join(repoRoot, 'test-artifacts/ui');
 const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
+// Form fields without an accessible name (no <label for>, no aria-label): none allowed.
+const unlabelledScript = `[...document.querySelectorAll('input, select, textarea')]
+  .filter((e) => e.labels.length === 0 && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+  .map((e) => e.outerHTML.slice(0, 120))`;
+
+/** Save a screenshot of the page, after checking that every field on it has a label. */
 async function shot(page: Page, name: string): Promise<void> {
+  assert.deepEqual(await page.evaluate<string[]>(unlabelledScript), [], `unlabelled fields on the ${name} page`);
   await page.screenshot({ path: join(shotsDir, `${name}.png`), fullPage: true });
 }
 
