@@ -1,24 +1,56 @@
 #!/usr/bin/env node
 // The `shorthorn` command: the daemons (replica, engine, node, manager) and the API client
 // commands. Each subcommand lives in its own file beside this one and is registered here.
+//
+// Only the modules of the command asked for are loaded: the daemons pull in the etcd client
+// (gRPC, protobufjs), fastify and the AWS SDK, which cost about a second of CPU at every start —
+// a second that every `shorthorn volume list` in a script would pay. `--help` with no command,
+// or an unknown command, loads them all so that help lists everything.
 import { Command } from 'commander';
-import { registerUpCommand } from './up-command.ts';
-import { registerReplicaCommand } from './replica-command.ts';
-import { registerEngineCommand } from './engine-command.ts';
-import { registerNodeCommand } from './node-command.ts';
-import { registerManagerCommand } from './manager-command.ts';
-import { registerApiCommand } from './api-command.ts';
-import { registerVolumeCommands } from '../cli/volume-commands.ts';
-import { registerBackupCommands } from '../cli/backup-commands.ts';
-import { registerSnapshotCommands } from '../cli/snapshot-commands.ts';
-import { registerNodeClientCommands } from '../cli/node-commands.ts';
-import { registerSettingCommands } from '../cli/setting-commands.ts';
-import { registerReplicaClientCommands } from '../cli/replica-commands.ts';
-import { registerDiskCommands } from '../cli/disk-commands.ts';
-import { registerJobCommands } from '../cli/job-commands.ts';
 import { installLastResortHandlers } from './last-resort.ts';
 
 installLastResortHandlers();
+
+type Register = (program: Command) => Promise<void>;
+
+const register = {
+  up: async (p) => (await import('./up-command.ts')).registerUpCommand(p),
+  replica: async (p) => (await import('./replica-command.ts')).registerReplicaCommand(p),
+  engine: async (p) => (await import('./engine-command.ts')).registerEngineCommand(p),
+  node: async (p) => (await import('./node-command.ts')).registerNodeCommand(p),
+  manager: async (p) => (await import('./manager-command.ts')).registerManagerCommand(p),
+  api: async (p) => (await import('./api-command.ts')).registerApiCommand(p),
+  volume: async (p) => (await import('../cli/volume-commands.ts')).registerVolumeCommands(p),
+  snapshot: async (p) => (await import('../cli/snapshot-commands.ts')).registerSnapshotCommands(p),
+  backup: async (p) => (await import('../cli/backup-commands.ts')).registerBackupCommands(p),
+  nodeClient: async (p) => (await import('../cli/node-commands.ts')).registerNodeClientCommands(p),
+  setting: async (p) => (await import('../cli/setting-commands.ts')).registerSettingCommands(p),
+  replicaClient: async (p) => (await import('../cli/replica-commands.ts')).registerReplicaClientCommands(p),
+  disk: async (p) => (await import('../cli/disk-commands.ts')).registerDiskCommands(p),
+  job: async (p) => (await import('../cli/job-commands.ts')).registerJobCommands(p),
+} satisfies Record<string, Register>;
+type Part = keyof typeof register;
+
+// Registration order matters where two files add to one command: `node list|update` join the
+// node agent's `node` command, `replica list` the replica daemon's, `volume job …` the volume's.
+const everything: readonly Part[] = [
+  'up', 'replica', 'engine', 'node', 'manager', 'api', 'volume', 'snapshot', 'backup',
+  'nodeClient', 'setting', 'replicaClient', 'disk', 'job',
+];
+const partsOf = new Map<string, readonly Part[]>(Object.entries({
+  up: ['up'],
+  replica: ['replica', 'replicaClient'],
+  engine: ['engine'],
+  node: ['node', 'nodeClient'],
+  manager: ['manager'],
+  api: ['api'],
+  volume: ['volume', 'job'],
+  snapshot: ['snapshot'],
+  backup: ['backup'],
+  setting: ['setting'],
+  disk: ['disk'],
+  job: ['volume', 'job'],
+} satisfies Record<string, readonly Part[]>));
 
 const program = new Command();
 program
@@ -27,22 +59,8 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-registerUpCommand(program);
-registerReplicaCommand(program);
-registerEngineCommand(program);
-registerNodeCommand(program);
-registerManagerCommand(program);
-registerApiCommand(program);
-registerVolumeCommands(program);
-registerSnapshotCommands(program);
-registerBackupCommands(program);
-// After registerNodeCommand: `node list|update` become subcommands of the node agent's command.
-registerNodeClientCommands(program);
-registerSettingCommands(program);
-// After registerReplicaCommand: `replica list` becomes a subcommand of the replica daemon's command.
-registerReplicaClientCommands(program);
-registerDiskCommands(program);
-// After registerVolumeCommands: `volume job add|delete|list` join the volume command.
-registerJobCommands(program);
+const asked = process.argv[2];
+const parts = (asked === undefined ? undefined : partsOf.get(asked)) ?? everything;
+for (const part of parts) await register[part](program);
 
 await program.parseAsync(process.argv);
