@@ -138,6 +138,13 @@ export const apiParamLengthMax = 256;
 export const apiRequestTimeoutMs = 30_000;
 /** Retries of a read-modify-write when another writer got there first. */
 export const apiConflictRetriesMax = 8;
+/**
+ * A /metrics scrape asks each running engine for its I/O counters: this many at once, each given
+ * this long. A slow or dead engine costs one timeout, and its volume's I/O series are left out
+ * (with shorthorn_volume_io_scrape_error 1) rather than holding up every other series.
+ */
+export const metricsEngineQueriesAtOnce = 16;
+export const metricsEngineQueryTimeoutMs = 1000;
 /** Longest bearer token accepted in a header (ours are 64 hex characters). */
 export const apiTokenLengthMax = 512;
 /** Largest web UI file (ui/dist) the API serves; the bundles are far smaller. */

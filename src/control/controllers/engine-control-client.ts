@@ -49,12 +49,31 @@ const quickTimeoutMs = 10_000;
 /** Purge and revert touch every replica's files; expansion too. They may take a while. */
 const slowTimeoutMs = 10 * 60_000;
 
+/** One kind of I/O since the engine started: what /v1/status reports per read, write and flush. */
+export interface EngineIoCounter {
+  readonly count: number;
+  readonly bytes: number;
+  readonly errors: number;
+  readonly latencyMsTotal: number;
+}
+
+export interface EngineIoCounters {
+  readonly read: EngineIoCounter;
+  readonly write: EngineIoCounter;
+  readonly flush: EngineIoCounter;
+}
+
 export class EngineControlClient {
   private readonly base: string;
 
   /** `address` is `host:port` of the engine's control listener (Engine status ip and port). */
   constructor(address: string) {
     this.base = `http://${address}`;
+  }
+
+  /** The engine's I/O counters since it started (GET /v1/status), checked. */
+  async ioCounters(timeoutMs = 1000): Promise<EngineIoCounters> {
+    return parseIoCounters(await this.call('GET', '/v1/status', undefined, timeoutMs));
   }
 
   async snapshots(): Promise<EngineSnapshotTree> {
@@ -179,4 +198,22 @@ export function parseTree(value: unknown): EngineSnapshotTree {
       sizeBytes: bytesOf(head['sizeBytes'], 'head.sizeBytes'),
     },
   };
+}
+
+/** Check the I/O counters in an answer of GET /v1/status (exported for tests). */
+export function parseIoCounters(value: unknown): EngineIoCounters {
+  if (!isRecord(value)) throw new EngineControlError('bad_answer', 'engine status: not an object');
+  const counter = (kind: string): EngineIoCounter => {
+    const entry = value[kind];
+    if (!isRecord(entry)) throw new EngineControlError('bad_answer', `engine status: ${kind} is not an object`);
+    const field = (name: string): number => {
+      const n = entry[name];
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+        throw new EngineControlError('bad_answer', `engine status: ${kind}.${name} is not a non-negative number`);
+      }
+      return n;
+    };
+    return { count: field('count'), bytes: field('bytes'), errors: field('errors'), latencyMsTotal: field('latencyMsTotal') };
+  };
+  return { read: counter('read'), write: counter('write'), flush: counter('flush') };
 }
