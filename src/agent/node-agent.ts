@@ -619,7 +619,13 @@ export class NodeAgent {
         ...(observed.errorMessage === undefined && problem === undefined ? {} : { errorMessage: problem ?? observed.errorMessage }),
         ...(observed.state === 'running' ? { started: true } : {}),
       };
-      if (object.kind === 'Engine') Object.assign(status, this.engineStatusFields(object as Engine, running && t !== undefined ? t.entry.port : undefined));
+      if (object.kind === 'Engine') {
+        const fields = this.engineStatusFields(object as Engine, running && t !== undefined ? t.entry.port : undefined);
+        // A running engine that did not answer this pass's poll: no map at all ("not observed"),
+        // never an empty one, which the manager would read as "no replica RW" (faulted).
+        if (fields === undefined) for (const key of ['replicaModeMap', 'currentReplicaAddressMap'] as const) delete status[key];
+        else Object.assign(status, fields);
+      }
       if (JSON.stringify(status) === JSON.stringify(object.status ?? {})) continue;
       try {
         await this.options.store.updateStatus({ ...object, status });
@@ -631,11 +637,12 @@ export class NodeAgent {
     }
   }
 
-  private engineStatusFields(engine: Engine, port: number | undefined): Partial<EngineStatus> {
+  /** What the last poll saw of a running engine; undefined when the poll got no answer. */
+  private engineStatusFields(engine: Engine, port: number | undefined): Partial<EngineStatus> | undefined {
+    // Not running: it holds no replicas.
+    if (port === undefined) return { replicaModeMap: {}, currentReplicaAddressMap: {} };
     const observation = this.engineObservations.get(engine.metadata.name);
-    if (observation === undefined || port === undefined) {
-      return { replicaModeMap: {}, currentReplicaAddressMap: {} };
-    }
+    if (observation === undefined) return undefined;
     const nameOf = new Map(Object.entries(engine.spec.replicaAddressMap).map(([name, address]) => [address, name]));
     const modes: Record<string, ReplicaMode> = {};
     const addresses: Record<string, string> = {};

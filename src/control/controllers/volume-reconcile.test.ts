@@ -223,3 +223,32 @@ test('RW again after a rebuild: healthyAt set and the retry count reset', () => 
   assert.equal(r?.spec.rebuildRetryCount, 0);
   assert.equal(r?.spec.healthyAt, new Date(nowMs).toISOString());
 });
+
+test('robustness: an engine status without a mode map (the agent\'s poll got no answer) is never faulted', () => {
+  // Seen in the UI test: node-2's replica down and then rebuilding, the engine on n1 busy; a poll
+  // of /v1/status timed out and the agent wrote the engine as running with no replica modes.
+  const ticket: VolumeAttachment = { ...observed().attachment!, spec: { volume: 'vol-a', attachmentTickets: { t1: { id: 't1', type: 'shorthorn-api', nodeID: 'n1' } } } };
+  const names = ['vol-a-r-00000001', 'vol-a-r-00000002', 'vol-a-r-00000003'];
+  const replicas = names.map((n, i) => replica(n, `n${i + 1}`, { desireState: 'running' }, { currentState: 'running', ip: '127.0.0.1', port: 10001 + i }));
+  const spec = { nodeID: 'n1', desireState: 'running' as const, epoch: 1, replicaAddressMap: Object.fromEntries(names.map((n, i) => [n, `127.0.0.1:${10001 + i}`])) };
+  const volumeWith = (robustness: 'degraded' | 'healthy' | 'faulted' | undefined): Volume => ({
+    ...baseVolume,
+    spec: { ...baseVolume.spec, numberOfReplicas: 3, nodeID: 'n1' },
+    status: { state: 'attached', currentNodeID: 'n1', lastDegradedAt: new Date(nowMs - 1000).toISOString(), ...(robustness === undefined ? {} : { robustness }) },
+  });
+  const robustnessOf = (volume: Volume, engineStatus: Engine['status']): string | undefined => {
+    const decision = reconcileVolume(volume, observed({ attachment: ticket, engines: [engine(spec, engineStatus)], replicas }));
+    return volumeStatus(decision.actions)?.robustness ?? volume.status?.robustness;
+  };
+
+  // The sequence the agent wrote: degraded, then no map (poll failed), then degraded again.
+  const degradedModes = { [names[0]!]: 'RW' as const, [names[1]!]: 'WO' as const, [names[2]!]: 'RW' as const };
+  assert.equal(robustnessOf(volumeWith('healthy'), { currentState: 'running', replicaModeMap: degradedModes }), 'degraded');
+  assert.equal(robustnessOf(volumeWith('degraded'), { currentState: 'running' }), 'degraded', 'no observation keeps degraded');
+  assert.equal(robustnessOf(volumeWith('healthy'), { currentState: 'running' }), 'healthy', 'no observation keeps healthy');
+  assert.equal(robustnessOf(volumeWith(undefined), { currentState: 'running' }), 'unknown', 'nothing to keep: unknown');
+  assert.equal(robustnessOf(volumeWith('faulted'), { currentState: 'running' }), 'unknown', 'faulted only on a fresh observation');
+  // A fresh observation with no RW replica is faulted.
+  assert.equal(robustnessOf(volumeWith('degraded'), { currentState: 'running', replicaModeMap: {} }), 'faulted');
+  assert.equal(robustnessOf(volumeWith('degraded'), { currentState: 'running', replicaModeMap: { [names[0]!]: 'ERR', [names[1]!]: 'WO' } }), 'faulted');
+});

@@ -59,6 +59,25 @@ export function replicaAddress(replica: Replica): string | undefined {
   return currentState === 'running' && ip !== undefined && port !== undefined ? `${ip}:${port}` : undefined;
 }
 
+/**
+ * The robustness of an attached volume from the engine's replica modes, as its node agent last
+ * observed them. No map means the agent had no answer from the engine on that pass (it timed out
+ * under load, or the engine was busy): that says nothing about the replicas, so the previous
+ * robustness stands (healthy or degraded), else `unknown`. Only a fresh map with no RW replica of
+ * this volume is `faulted`: an empty map once made a degraded volume flicker to faulted.
+ */
+export function volumeRobustness(input: {
+  readonly replicaModeMap: Readonly<Record<string, string>> | undefined;
+  readonly replicaNames: readonly string[];
+  readonly numberOfReplicas: number;
+  readonly previous: VolumeRobustness | undefined;
+}): VolumeRobustness {
+  const { replicaModeMap, previous } = input;
+  if (replicaModeMap === undefined) return previous === 'healthy' || previous === 'degraded' ? previous : 'unknown';
+  const rw = input.replicaNames.filter((name) => replicaModeMap[name] === 'RW').length;
+  return rw === 0 ? 'faulted' : rw >= input.numberOfReplicas ? 'healthy' : 'degraded';
+}
+
 export function reconcileVolume(volume: Volume | undefined, observed: VolumeObserved): VolumeDecision {
   const actions: Action[] = [];
   const notes: string[] = [];
@@ -312,8 +331,13 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   let robustness: VolumeRobustness = 'unknown';
   let lastDegradedAt = status.lastDegradedAt;
   if (state === 'attached') {
+    robustness = volumeRobustness({
+      replicaModeMap: engine.status?.replicaModeMap,
+      replicaNames: all.map((r) => r.metadata.name),
+      numberOfReplicas: volume.spec.numberOfReplicas,
+      previous: status.robustness,
+    });
     const rw = all.filter((r) => modes[r.metadata.name] === 'RW').length;
-    robustness = rw === 0 ? 'faulted' : rw >= volume.spec.numberOfReplicas ? 'healthy' : 'degraded';
     if (robustness === 'degraded' && status.robustness !== 'degraded') {
       lastDegradedAt = nowText;
       notes.push(`volume ${name}: degraded, ${rw} of ${volume.spec.numberOfReplicas} replicas RW`);
