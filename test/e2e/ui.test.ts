@@ -1,6 +1,7 @@
 // The web UI in Debian's Chromium (driven by playwright-core) against a real cluster: three node
 // agents, the manager and the API as processes. Log in (a wrong token first), create a 3-replica
-// volume, attach it, take a snapshot and see it in the tree, kill a replica process and watch the
+// volume, attach it, see its live write IOPS above 0 while qemu-io writes, take a snapshot and
+// see it in the tree, kill a replica process and watch the
 // page go degraded → rebuilding with progress → healthy without a reload, give a setting a bad
 // value and see the API's refusal, set a backup target, back up the snapshot, restore it into a
 // new volume and read the data back, revert to the snapshot in maintenance mode, create a
@@ -126,8 +127,28 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
 
       step('created and attached');
 
-      // Data the snapshot (and later its backup) holds, then the snapshot, seen in the tree.
+      // Live I/O charts: qemu-io writes in a loop (past the data checked later) until the page,
+      // which reads /metrics every 2 s, shows a write rate above 0; the loop ends either way.
       const endpoint = await endpointOf(volumeName);
+      let writing = true;
+      const writes = Array.from({ length: 16 }, (_, i) => ['-c', `write -P 0x33 ${200 * 1024 + i * 64}k 64k`]).flat();
+      const writer = (async () => {
+        const deadlineMs = Date.now() + 60_000;
+        while (writing && Date.now() < deadlineMs) await run('qemu-io', ['-f', 'raw', ...writes, endpoint]);
+      })();
+      try {
+        await page.getByTestId('io-write-iops').filter({ hasText: /[1-9]/ }).waitFor({ timeout: 60_000 });
+        await page.getByTestId('io-write-mibps').filter({ hasText: /[1-9]/ }).waitFor();
+        // A few more readings, so the screenshot shows lines rather than a dot.
+        await page.getByTestId('io-chart-IOPS').locator('svg[data-rates="4"]').waitFor();
+        await shot(page, 'volume-io');
+      } finally {
+        writing = false;
+        await writer;
+      }
+      step('live I/O charts');
+
+      // Data the snapshot (and later its backup) holds, then the snapshot, seen in the tree.
       await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 4M', '-c', 'flush', endpoint]);
       await page.getByLabel('New snapshot name (optional)').fill('snap-1');
       await page.getByRole('button', { name: 'Take snapshot' }).click();
@@ -214,6 +235,7 @@ test('web UI: log in, create and attach a volume, snapshot, watch a rebuild live
       await page.getByRole('link', { name: volumeName, exact: true }).click();
       await page.getByRole('button', { name: 'Detach' }).click();
       await page.getByTestId('volume-headline').filter({ hasText: /^Detached/ }).waitFor({ timeout: 60_000 });
+      await page.getByTestId('io-state').filter({ hasText: 'Not attached' }).waitFor();
       await page.getByLabel('Node', { exact: true }).selectOption('node-1');
       await page.getByRole('button', { name: 'Attach in maintenance mode' }).click();
       await page.getByTestId('volume-headline').filter({ hasText: /^Healthy/ }).waitFor({ timeout: 60_000 });

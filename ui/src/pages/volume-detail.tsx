@@ -9,6 +9,7 @@ import { useCollection } from '../live.ts';
 import { linkTo, navigate } from '../router.ts';
 import { volumeState, type EngineView, type NodeView, type ReplicaView, type SnapshotView, type VolumeView } from '../views.ts';
 import { BackupTable } from './backups.tsx';
+import { IoCharts } from './io-charts.tsx';
 import { ReplicaTable } from './replica-table.tsx';
 import { formatTime } from '../format.ts';
 import { SnapshotTree } from './snapshot-tree.tsx';
@@ -92,6 +93,11 @@ export function VolumeDetailPage(props: { name: string }) {
         <h2 id="replicas-title">Replicas</h2>
         <ReplicaTable replicas={own} engine={engine} />
       </section>
+      <section aria-labelledby="io-title">
+        <h2 id="io-title">I/O</h2>
+        <p class="muted">Used {formatBytes(volume.status?.actualSize)} of {formatBytes(volume.spec.size)}.</p>
+        <IoCharts volume={volume.id} attached={state === 'attached'} />
+      </section>
       <SnapshotTree volume={volume} snapshots={snapshots.items.filter((s) => s.spec.volume === volume.id)} />
       <section aria-labelledby="backups-title">
         <h2 id="backups-title">Backups</h2>
@@ -112,14 +118,6 @@ export function VolumeDetailPage(props: { name: string }) {
           </table>
         </section>
       )}
-      <section aria-labelledby="io-title">
-        <h2 id="io-title">I/O</h2>
-        <p class="muted">
-          Used {formatBytes(volume.status?.actualSize)} of {formatBytes(volume.spec.size)}.
-          Live IOPS, throughput and latency charts need per-volume I/O counters from the API; it does not report them yet
-          (the engine counts them in its own status, not in the Engine resource).
-        </p>
-      </section>
     </>
   );
 }
