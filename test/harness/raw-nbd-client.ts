@@ -61,8 +61,18 @@ export class RawNbdClient {
     await waitFor(`${count} bytes from the server`, () => (this.received().length >= count ? true : undefined), timeoutMs);
   }
 
-  async waitForClose(timeoutMs = 5000): Promise<void> {
-    await waitFor('the server to close the connection', () => (this.isClosed ? true : undefined), timeoutMs);
+  // 20 s, not 5: on a loaded 2-core CI machine this once timed out at 5 s (nbd-clients, hostile
+  // raw clients, attack 4); the message says how far the server got, to tell a hang from slowness.
+  async waitForClose(timeoutMs = 20_000): Promise<void> {
+    const start = performance.now();
+    try {
+      await waitFor('the server to close the connection', () => (this.isClosed ? true : undefined), timeoutMs);
+    } catch (error) {
+      const seen = `${this.received().length} bytes received, socket ${this.socket.readyState}, paused ${String(this.socket.isPaused())}`;
+      throw new Error(`${(error as Error).message} (${seen})`, { cause: error });
+    }
+    const waitedMs = performance.now() - start;
+    if (waitedMs > 5000) console.log(`raw NBD client: the server took ${Math.round(waitedMs)} ms to close`);
   }
 
   /** A correct fixed-newstyle handshake with NBD_OPT_GO on the default export (simple replies). */
