@@ -3,6 +3,7 @@
 // into the engine's volume, read that. Answers are checked field by field: an engine of another
 // version (or something else on the port) gives a typed error, never a half-read object.
 import { ShorthornError } from '../../lib/errors.ts';
+import { EngineControlClient, EngineControlError } from '../controllers/engine-control-client.ts';
 
 export type EngineBackupErrorCode = 'unreachable' | 'not_found' | 'refused' | 'bad_response';
 export class EngineBackupError extends ShorthornError<EngineBackupErrorCode> {}
@@ -125,31 +126,16 @@ export function parseRestoreReport(value: unknown, what = 'engine restore status
   };
 }
 
-async function call(address: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  let response: Response;
+/** The shared control-API transport (bounded answer, JSON, typed errors), in this client's codes. */
+async function call(address: string, method: string, path: string, body?: unknown): Promise<unknown> {
   try {
-    response = await fetch(`http://${address}${path}`, {
-      method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
+    return await new EngineControlClient(address).call(method, path, body, requestTimeoutMs);
   } catch (error) {
-    // Not the body: it may hold credentials.
-    throw new EngineBackupError('unreachable', `${method} ${path} at engine ${address} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    if (!(error instanceof EngineControlError)) throw error;
+    const code: EngineBackupErrorCode =
+      error.status === 404 ? 'not_found' : error.code === 'unreachable' ? 'unreachable' : error.code === 'bad_answer' ? 'bad_response' : 'refused';
+    throw new EngineBackupError(code, error.message, { cause: error });
   }
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  if (response.status === 404) throw new EngineBackupError('not_found', `${method} ${path} at engine ${address}: 404 ${text.slice(0, 300)}`);
-  if (response.status >= 400) {
-    const message = typeof json === 'object' && json !== null && typeof (json as { message?: unknown }).message === 'string' ? (json as { message: string }).message : text;
-    throw new EngineBackupError('refused', `${method} ${path} at engine ${address}: HTTP ${response.status}: ${message.slice(0, 500)}`);
-  }
-  return { status: response.status, json };
 }
 
 export const httpEngineBackupApi: EngineBackupApi = {
@@ -158,7 +144,7 @@ export const httpEngineBackupApi: EngineBackupApi = {
   },
   async backupStatus(address, backupName) {
     try {
-      return parseBackupReport((await call(address, 'GET', `/v1/backups/${encodeURIComponent(backupName)}`)).json);
+      return parseBackupReport(await call(address, 'GET', `/v1/backups/${encodeURIComponent(backupName)}`));
     } catch (error) {
       if (error instanceof EngineBackupError && error.code === 'not_found') return undefined;
       throw error;
@@ -168,6 +154,6 @@ export const httpEngineBackupApi: EngineBackupApi = {
     await call(address, 'POST', '/v1/restore', request);
   },
   async restoreStatus(address) {
-    return parseRestoreReport((await call(address, 'GET', '/v1/restore')).json);
+    return parseRestoreReport(await call(address, 'GET', '/v1/restore'));
   },
 };

@@ -100,7 +100,12 @@ export class EngineControlClient {
     await this.call('POST', '/v1/expand', { sizeBytes }, slowTimeoutMs);
   }
 
-  private async call(method: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  /**
+   * One request to the engine's control API: the answer is bounded (answerBytesMax), parsed as
+   * JSON, and a 4xx/5xx becomes a typed error with the status. The request body never appears in
+   * an error (backup requests carry credentials). Also used by the backup client.
+   */
+  async call(method: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
     let response: Response;
     try {
       response = await fetch(`${this.base}${path}`, {
