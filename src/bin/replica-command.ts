@@ -2,6 +2,7 @@
 // empty (or missing), opens it otherwise, serves the replica protocol on TCP (and optionally a
 // unix socket), and on SIGTERM/SIGINT stops taking requests, finishes the running ones, flushes
 // and closes the store before exiting 0.
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { volumeSizeMaxBytes } from '../lib/limits.ts';
@@ -13,6 +14,7 @@ import { FaultyReplicaFiles } from '../replica/faulty-replica-files.ts';
 import type { ReplicaFiles } from '../replica/replica-files.ts';
 import type { FaultPointHook } from '../replica/layered-store.ts';
 import { metaFileName } from '../replica/replica-dir.ts';
+import { loadOrCreateInstanceId } from '../replica/replica-instance-id.ts';
 import { ReplicaServer } from '../replica/replica-server.ts';
 import type { ReplicaStore } from '../replica/replica-store.ts';
 import { systemClock } from './system-clock.ts';
@@ -122,7 +124,12 @@ async function runReplica(options: ReplicaCommandOptions): Promise<void> {
   const listen = parseListen(options.listen);
   if (typeof listen === 'string') fail(listen);
   const store = await openOrCreate(options, log);
-  const server = new ReplicaServer({ store, log });
+  // The directory's identity, reported to engines (format/replica-identity.ts). Through the plain
+  // files, not the fault-injecting ones: it is not replica data, and faults counted by call
+  // ("after N") keep their meaning.
+  const identity = await loadOrCreateInstanceId({ files: new NodeReplicaFiles(), dir: options.dir }, () => randomBytes(16).toString('hex'));
+  log(`instance id ${identity.instanceId}${identity.created ? ' (new)' : ''}`);
+  const server = new ReplicaServer({ store, log, instanceId: identity.instanceId });
   const tcp = await server.listenTcp(listen.host, listen.port);
   if (options.unix !== undefined) await server.listenUnix(options.unix);
   let stopping = false;

@@ -4,6 +4,7 @@
 // any I/O. Stale replicas are closed and reported; they must be rebuilt.
 import type { Clock } from '../lib/clock.ts';
 import { IoError, toError } from '../lib/errors.ts';
+import { memberId } from '../format/replica-identity.ts';
 import { Engine } from './engine.ts';
 import type { ReplicaLink } from './replica-link.ts';
 import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
@@ -58,7 +59,7 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   // Fence first: once a replica has accepted our epoch, an older engine can no longer write to it.
   await Promise.all(chosen.map((l) => l.acceptEpoch(epoch)));
   const generation = choice.generation + 1;
-  const members = chosen.map((l) => l.address);
+  const members = chosen.map((l) => memberId({ address: l.address, instanceId: l.instanceId ?? null }));
   await Promise.all(chosen.map((l) => l.setMembership({ generation, members })));
   log(`start: epoch ${epoch}, generation ${generation}, members ${members.join(', ')}`);
   const engine = new Engine({

@@ -14,6 +14,7 @@
 //    that replica for good; we never retry a failed fsync and carry on.
 // 4. Snapshots and expansion run under a barrier: new writes wait, in-flight ones drain, the
 //    operation reaches every replica, then writes resume.
+import { memberId } from '../format/replica-identity.ts';
 import { assert } from '../lib/assert.ts';
 import type { BlockDevice, BlockDeviceCapabilities, BlockExtent, WriteOptions } from '../lib/block-device.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -546,7 +547,8 @@ export class Engine implements BlockDevice {
         return;
       }
       const generation = this.generation + 1;
-      const members = rw.map((m) => m.link.address);
+      // address#instanceId: a start-up can then tell a member from another replica on its port.
+      const members = rw.map((m) => memberId({ address: m.link.address, instanceId: m.link.instanceId ?? null }));
       const results = await Promise.allSettled(rw.map((m) => m.link.setMembership({ generation, members })));
       this.generation = generation;
       const failed = rw.filter((_, i) => results[i]?.status === 'rejected');

@@ -16,10 +16,11 @@ import type { ReplicaLink } from './replica-link.ts';
 /**
  * The replica's own error codes (wire), plus what can go wrong on our side:
  * `timeout` (no reply in time), `disconnected` (the connection dropped), `protocol` (the replica
- * sent something we cannot trust; the connection is dropped), `closed` (close() was called),
+ * sent something we cannot trust; the connection is dropped), `wrong_replica` (another replica
+ * instance answered than the one this link started with), `closed` (close() was called),
  * `overloaded` is also used when our own wait queue is full.
  */
-export type ReplicaClientErrorCode = WireErrorCode | 'timeout' | 'disconnected' | 'protocol';
+export type ReplicaClientErrorCode = WireErrorCode | 'timeout' | 'disconnected' | 'protocol' | 'wrong_replica';
 
 export class ReplicaClientError extends ShorthornError<ReplicaClientErrorCode> {
   /** The replica's accepted epoch, when the error came in a reply (tells a fenced engine who won). */
@@ -115,6 +116,7 @@ export class ReplicaClient implements ReplicaLink {
   private nextRequestId = 1;
   private corked = false;
   private currentEpoch: number;
+  private knownInstanceId: string | null = null;
   /** Why the client no longer works, once it does not. */
   private failure: ReplicaClientError | undefined;
   private readonly closedPromise: Promise<void>;
@@ -390,12 +392,38 @@ export class ReplicaClient implements ReplicaLink {
   async open(epoch: number): Promise<ChainInfo> {
     const previous = this.currentEpoch;
     this.currentEpoch = epoch;
+    let chain: ChainInfo;
     try {
-      return (await this.expect('open', { op: 'open' })).chain;
+      chain = (await this.expect('open', { op: 'open' })).chain;
     } catch (error) {
       this.currentEpoch = previous;
       throw error;
     }
+    return this.learnIdentity(chain);
+  }
+
+  /**
+   * The replica's instance id, from the first chain record that carried one (format/
+   * replica-identity.ts). A later record with another id means this link no longer talks to the
+   * replica it started with: nothing more may be sent over it.
+   */
+  private learnIdentity(chain: ChainInfo): ChainInfo {
+    const seen = chain.instanceId ?? null;
+    if (this.knownInstanceId === null) {
+      this.knownInstanceId = seen;
+      return chain;
+    }
+    if (seen !== this.knownInstanceId) {
+      const error = new ReplicaClientError('wrong_replica', `Replica ${this.address} is instance ${seen ?? '(none)'}, not ${this.knownInstanceId}`);
+      this.fail(error);
+      throw error;
+    }
+    return chain;
+  }
+
+  /** The replica's instance id once a chain record carried one; null before (or if it has none). */
+  get instanceId(): string | null {
+    return this.knownInstanceId;
   }
 
   async acceptEpoch(epoch: number): Promise<void> {
@@ -407,7 +435,7 @@ export class ReplicaClient implements ReplicaLink {
   }
 
   async chain(): Promise<ChainInfo> {
-    return (await this.expect('chain_info', { op: 'chain_info' })).chain;
+    return this.learnIdentity((await this.expect('chain_info', { op: 'chain_info' })).chain);
   }
 
   async snapshot(options: SnapshotOptions): Promise<void> {

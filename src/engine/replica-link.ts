@@ -6,6 +6,11 @@ import type { ChainInfo, ChunkChecksum, LayerExtent, ReceivedLayerSpec, Snapshot
 export interface ReplicaLink {
   /** Where the replica is (host:port or a socket path): its identity in membership records. */
   readonly address: string;
+  /**
+   * The replica's instance id once it has reported one (format/replica-identity.ts); the engine
+   * records members as address#instanceId. Absent or null: the address alone identifies it.
+   */
+  readonly instanceId?: string | null;
   read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
   write(offsetBytes: number, data: Uint8Array): Promise<void>;
   writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void>;

@@ -41,6 +41,11 @@ export interface ChainInfo {
   /** Name of the snapshot the head sits on; null for an empty chain. */
   readonly headParent: string | null;
   readonly membership: ReplicaMembership;
+  /**
+   * The replica's instance id (replica-identity.ts): the daemon adds it to chain_info and open
+   * replies; absent from a store's own record and from replicas that predate it.
+   */
+  readonly instanceId?: string;
 }
 
 export interface SnapshotOptions {

@@ -7,7 +7,7 @@ import type { ReplicaErrorCode as WireErrorCode } from '../format/replica-protoc
 import type { ReplicaRequest, ReplicaRequestEnvelope } from '../format/replica-protocol/replica-request.ts';
 import type { ReplicaReplyBody, ReplicaReplyResult } from '../format/replica-protocol/replica-reply.ts';
 import { replicaOpCodes } from '../format/replica-protocol/replica-ops.ts';
-import type { LayerReceiverPort, ReplicaStore } from './replica-store.ts';
+import type { ChainInfo, LayerReceiverPort, ReplicaStore } from './replica-store.ts';
 import { ReplicaError, type ReplicaErrorCode } from './replica-error.ts';
 import { AsyncRwLock } from './async-rw-lock.ts';
 
@@ -56,6 +56,8 @@ function isExclusive(request: ReplicaRequest): boolean {
 export interface ReplicaRequestHandlerOptions {
   /** Where unexpected (non-ReplicaError) failures are reported; they are answered with 'io'. */
   readonly onUnexpectedError?: (error: Error) => void;
+  /** This replica's instance id (format/replica-identity.ts), added to chain_info and open replies. */
+  readonly instanceId?: string;
 }
 
 export class ReplicaRequestHandler {
@@ -64,11 +66,19 @@ export class ReplicaRequestHandler {
   private readonly onUnexpectedError: (error: Error) => void;
   /** The store's accepted epoch, cached: only `open` changes it, and only through this handler. */
   private epoch: number;
+  private readonly instanceId: string | undefined;
 
   constructor(store: ReplicaStore, options: ReplicaRequestHandlerOptions = {}) {
     this.store = store;
+    this.instanceId = options.instanceId;
     this.epoch = store.chain().membership.epoch;
     this.onUnexpectedError = options.onUnexpectedError ?? (() => {});
+  }
+
+  /** The store's record, with this replica's instance id when it has one. */
+  private chain(): ChainInfo {
+    const chain = this.store.chain();
+    return this.instanceId === undefined ? chain : { ...chain, instanceId: this.instanceId };
   }
 
   get volumeName(): string {
@@ -125,14 +135,14 @@ export class ReplicaRequestHandler {
       throw new Refusal('wrong_volume', `this replica serves volume ${this.store.volumeName}, not ${volumeName}`);
     }
     // chain_info answers at any epoch: it is how a starting engine learns the epoch it must beat.
-    if (request.op === 'chain_info') return { op: 'chain_info', chain: this.store.chain() };
+    if (request.op === 'chain_info') return { op: 'chain_info', chain: this.chain() };
     if (epoch < this.epoch) {
       throw new Refusal('stale_epoch', `epoch ${epoch} is older than the accepted epoch ${this.epoch}`);
     }
     if (request.op === 'open') {
       await this.store.acceptEpoch(epoch);
       this.epoch = epoch;
-      return { op: 'open', chain: this.store.chain() };
+      return { op: 'open', chain: this.chain() };
     }
     if (epoch > this.epoch) {
       throw new Refusal('epoch_not_open', `epoch ${epoch} has not been opened (accepted epoch is ${this.epoch})`);

@@ -17,6 +17,8 @@ export interface ReplicaServerOptions {
   readonly inflightBytesMax?: number;
   /** Called on a broken invariant while serving; the default rethrows so the process stops. */
   readonly onFatal?: (error: Error) => void;
+  /** This replica's instance id, reported in chain_info and open replies (format/replica-identity.ts). */
+  readonly instanceId?: string;
 }
 
 export interface TcpEndpoint {
@@ -38,6 +40,7 @@ export class ReplicaServer {
     this.log = options.log ?? (() => {});
     this.handler = new ReplicaRequestHandler(options.store, {
       onUnexpectedError: (error) => this.log(`unexpected error: ${error.stack ?? error.message}`),
+      ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
     });
   }
 

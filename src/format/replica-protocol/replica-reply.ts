@@ -12,6 +12,7 @@ import {
   requestSizeMaxBytes,
   snapshotCountMax,
 } from '../../lib/limits.ts';
+import { isInstanceId } from '../replica-identity.ts';
 import type { ChainInfo, ChecksumState, ChunkChecksum, LayerExtent, SnapshotInfo, SnapshotKind } from '../replica-chain.ts';
 import {
   asArray,
@@ -182,7 +183,12 @@ function decodeSnapshotInfo(value: unknown, what: string): SnapshotInfo {
 /** Check a chain record from the wire (a replica's word is checked like anyone's). */
 export function decodeChainInfo(object: Record<string, unknown>): ChainInfo {
   const membership = asObject(field(object, 'membership'), 'membership');
+  const instanceId = field(object, 'instanceId');
+  if (instanceId !== undefined && (typeof instanceId !== 'string' || !isInstanceId(instanceId))) {
+    throw new FieldError('instanceId is not 32 lowercase hex digits');
+  }
   return {
+    ...(instanceId === undefined ? {} : { instanceId }),
     volumeName: asName(field(object, 'volumeName'), 'volumeName'),
     sizeBytes: asCount(field(object, 'sizeBytes'), 'sizeBytes'),
     blockSizeBytes: asCount(field(object, 'blockSizeBytes'), 'blockSizeBytes'),
