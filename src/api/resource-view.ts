@@ -41,6 +41,7 @@ export const volumeActionNames = [
   'recurringJobAdd',
   'recurringJobDelete',
   'recurringJobList',
+  'activate',
 ] as const;
 export type VolumeActionName = (typeof volumeActionNames)[number];
 
@@ -65,6 +66,9 @@ export function volumeState(volume: Volume): string {
 export function volumeActions(volume: Volume): VolumeActionName[] {
   const state = volumeState(volume);
   if (state === 'deleting') return ['detach'];
+  // A standby (DR) volume only follows its backups until it is activated (Longhorn refuses
+  // snapshots, backups, attach and detach of one); activate again while activating is harmless.
+  if (volume.spec.fromBackup !== undefined && (volume.spec.standby || volume.status?.isStandby === true)) return ['activate'];
   if (volume.status?.robustness === 'faulted') return ['attach', 'detach', 'salvage'];
   const actions: VolumeActionName[] = ['attach', 'detach', 'recurringJobAdd', 'recurringJobDelete', 'recurringJobList'];
   if (state === 'creating' || state === 'detached' || state === 'attached') actions.push('expand', 'updateReplicaCount');

@@ -31,8 +31,10 @@ import {
 import { parseSizeText } from './size-text.ts';
 import { getOrNotFound, listLimited, modifyResource } from './store-access.ts';
 import { recurringJobAdd, recurringJobDelete, recurringJobList, type RecurringJobInput, type VolumeRecurringJobList } from './volume-job-actions.ts';
+import { activateStandby } from './volume-activate.ts';
 import {
   volumeActionInputs,
+  type ActivateInput,
   type AttachInput,
   type DetachInput,
   type ExpandInput,
@@ -103,6 +105,8 @@ export async function runVolumeAction(
       return recurringJobList(volume);
     case 'snapshotBackup':
       return snapshotBackup(context, volume, input as SnapshotBackupInput);
+    case 'activate':
+      return activateStandby(context, volume, input as ActivateInput);
     default: {
       const unknown: never = action;
       throw new ApiError('bad_request', `unknown action ${String(unknown)}`);

@@ -3,6 +3,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Labels, NameRef, StrictObject, StringEnum } from '../control/resources/common-schemas.ts';
 import { attacherTypes } from '../control/resources/volume-attachment.ts';
+import { volumeFrontends } from '../control/resources/volume.ts';
 import { replicaCountMax } from '../lib/limits.ts';
 import { SnapshotBackupInputSchema } from './backup-inputs.ts';
 import type { VolumeActionName } from './resource-view.ts';
@@ -54,6 +55,11 @@ export type SalvageInput = Static<typeof SalvageInputSchema>;
 
 export const EmptyInputSchema = StrictObject({});
 
+export const ActivateInputSchema = StrictObject({
+  frontend: Type.Optional(StringEnum(volumeFrontends, { description: 'How the activated volume is exposed (Longhorn\'s activate input); unchanged when left out.' })),
+});
+export type ActivateInput = Static<typeof ActivateInputSchema>;
+
 export const volumeActionInputs: Readonly<Record<VolumeActionName, TSchema>> = {
   attach: AttachInputSchema,
   detach: DetachInputSchema,
@@ -69,4 +75,5 @@ export const volumeActionInputs: Readonly<Record<VolumeActionName, TSchema>> = {
   recurringJobDelete: RecurringJobInputSchema,
   recurringJobList: EmptyInputSchema,
   snapshotBackup: SnapshotBackupInputSchema,
+  activate: ActivateInputSchema,
 };

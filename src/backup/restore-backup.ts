@@ -1,8 +1,9 @@
 // Restore of a backup into a volume: every block is fetched, decompressed and checked against
 // its checksum before it is written; offsets the backup does not map are zeroed (unless the
 // caller says the volume is zeroed already). With `fromBackupName` (a DR volume holding that
-// backup already) only the blocks that differ are fetched and the dropped ones zeroed. Any
-// failure fails the restore: it never reports success with a block missing or wrong.
+// backup already) only the blocks that differ are fetched and the dropped ones zeroed; when that
+// backup is gone from the target the restore is a full one (mode says which ran). Any failure
+// fails the restore: it never reports success with a block missing or wrong.
 import { backupObjectSizeMaxBytes, requestSizeMaxBytes } from '../lib/limits.ts';
 import { BackupError, BackupErrorCode } from '../format/backup/backup-error.ts';
 import { blockListBytes, isInProgress, type BackupConfig, type BlockMapping } from '../format/backup/backup-config.ts';
@@ -33,7 +34,11 @@ export interface RestoreBackupOptions {
 
 export interface RestoreResult {
   readonly backupName: string;
+  /** incremental: only the delta from fromBackupName was written. */
+  readonly mode: 'full' | 'incremental';
   readonly blocksFetched: number;
+  /** Backup blocks (blockSize each) written as zeros; 0 for a full restore (ranges, not blocks). */
+  readonly blocksZeroed: number;
   readonly bytesWritten: number;
   readonly bytesFetched: number;
   readonly elapsedMs: number;
@@ -81,6 +86,16 @@ export async function loadCompleteBackup(store: BackupStore, paths: BackupVolume
   return backup;
 }
 
+/** The base of an incremental restore, or undefined when it was deleted from the target. */
+async function loadBaseBackup(store: BackupStore, paths: BackupVolumePaths, backupName: string): Promise<BackupConfig | undefined> {
+  try {
+    return await loadCompleteBackup(store, paths, backupName);
+  } catch (error) {
+    if (error instanceof BackupError && error.code === BackupErrorCode.notFound) return undefined;
+    throw error;
+  }
+}
+
 export async function restoreBackup(store: BackupStore, writer: VolumeWriter, options: RestoreBackupOptions): Promise<RestoreResult> {
   checkBackupStoreName(options.volumeName, 'volume name');
   checkBackupStoreName(options.backupName, 'backup name');
@@ -101,14 +116,20 @@ export async function restoreBackup(store: BackupStore, writer: VolumeWriter, op
     }
     let fetch: readonly BlockMapping[] = backup.blocks;
     let zero: { offsetBytes: number; lengthBytes: number }[] = options.targetIsZeroed === true ? [] : unmappedRanges(backup.blocks, sizeBytes, blockSize);
-    if (options.fromBackupName !== undefined) {
-      const from = await loadCompleteBackup(store, paths, options.fromBackupName);
+    let mode: RestoreResult['mode'] = 'full';
+    const from = options.fromBackupName === undefined ? undefined : await loadBaseBackup(store, paths, options.fromBackupName);
+    if (from !== undefined) {
+      mode = 'incremental';
       if (from.blockSizeBytes !== blockSize) {
         throw new BackupError(BackupErrorCode.conflict, `Backups ${from.name} and ${backup.name} use different block sizes; restore in full`);
       }
       const delta = diffBlockMaps(from.blocks, backup.blocks);
       fetch = delta.fetch;
       zero = delta.zero.map((offsetBytes) => ({ offsetBytes, lengthBytes: blockSize }));
+    } else if (options.fromBackupName !== undefined) {
+      // The base is gone: the volume holds it, but nothing says what differs. Everything is
+      // rewritten, and the unmapped ranges zeroed whatever the caller said.
+      zero = unmappedRanges(backup.blocks, sizeBytes, blockSize);
     }
     const progress = progressReporter('restore', fetch.length, options.onProgress);
     await runLimited(fetch, concurrency, async (block) => {
@@ -125,7 +146,9 @@ export async function restoreBackup(store: BackupStore, writer: VolumeWriter, op
     if (lock?.refreshError !== undefined) {
       throw new BackupError(BackupErrorCode.io, `The restore lock could not be kept: ${lock.refreshError.message}`, { cause: lock.refreshError });
     }
-    return { backupName: backup.name, blocksFetched: fetch.length, bytesWritten: progress.state.dataBytes, bytesFetched: progress.state.transferBytes, elapsedMs: progress.elapsedMs() };
+    return {
+      backupName: backup.name, mode, blocksFetched: fetch.length, blocksZeroed: mode === 'incremental' ? zero.length : 0, bytesWritten: progress.state.dataBytes, bytesFetched: progress.state.transferBytes, elapsedMs: progress.elapsedMs(),
+    };
   } finally {
     await lock?.release();
   }

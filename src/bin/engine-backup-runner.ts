@@ -41,12 +41,14 @@ export const engineBackupRunner: BackupRunner = {
     }),
   restore: ({ writer, targetIsZeroed, request, onProgress }) =>
     withTarget(request.targetURL, request.credentials, async (store) => {
-      await restoreBackup(store, writer, {
+      const result = await restoreBackup(store, writer, {
         volumeName: request.backupVolumeName,
         backupName: request.backupName,
+        ...(request.fromBackupName === undefined ? {} : { fromBackupName: request.fromBackupName }),
         targetIsZeroed,
         ...(request.concurrency === undefined ? {} : { concurrency: request.concurrency }),
         onProgress,
       });
+      return { mode: result.mode, blocksFetched: result.blocksFetched, blocksZeroed: result.blocksZeroed };
     }),
 };

@@ -8,7 +8,7 @@ import { describeLocal, registerAttachCommands } from './attach-commands.ts';
 import { readAttachmentState } from './attachment-state.ts';
 import { HostError } from './host-error.ts';
 import { isExpanded, isHealed, replicaHeaders, replicaRows, volumeHealth, type VolumeHealth } from './volume-health.ts';
-import { volumeParts, waitDeleted, watchVolume } from './volume-watch.ts';
+import { pollUntil, volumeParts, waitDeleted, watchVolume } from './volume-watch.ts';
 
 function specOf(view: ResourceView): VolumeSpec {
   return view.spec as VolumeSpec;
@@ -45,9 +45,29 @@ function volumeDetails(view: ResourceView): string {
     ['Access mode', spec.accessMode],
     ['Data locality', spec.dataLocality],
     ['Node', status.currentNodeID ?? ''],
+    ...standbyDetails(spec, status),
     ['Created', view.metadata.creationTimestamp ?? ''],
     ['Actions', Object.keys(view.actions).join(', ')],
   ]);
+}
+
+/** A DR volume's lines: what it holds, what the target has, the lag and the last restore. */
+function standbyDetails(spec: VolumeSpec, status: VolumeStatus): [string, string][] {
+  if (spec.fromBackup === undefined) return [];
+  const lines: [string, string][] = [['From backup', spec.fromBackup]];
+  if (!spec.standby && status.isStandby !== true) return lines;
+  const last = status.lastRestore;
+  lines.push(
+    ['Standby', spec.standby ? 'yes' : 'activating'],
+    ['Last backup', status.lastBackup ?? ''],
+    ['Last restored', status.lastRestoredBackup ?? '(none yet)'],
+    ['Restoring', status.restoringBackup === undefined ? '' : `${status.restoringBackup} ${status.restoreProgress ?? 0}%`],
+    ['Lag', status.restoreLagSeconds === undefined ? '' : `${status.restoreLagSeconds} s`],
+    ['Last restore', last === undefined ? '' : `${last.backupName}: ${last.mode}${last.fromBackupName === undefined ? '' : ` from ${last.fromBackupName}`}, ${last.blocksFetched} blocks written, ${last.blocksZeroed} zeroed`],
+  );
+  const condition = status.conditions?.find((c) => c.type === 'Restore');
+  if (condition !== undefined) lines.push(['Restore', `${condition.reason ?? ''}: ${condition.message ?? ''}`]);
+  return lines;
 }
 
 function size(text: string): number {
@@ -76,7 +96,9 @@ function untilCondition(text: string | undefined): ((health: VolumeHealth) => bo
 }
 
 interface CreateOptions extends ClientCommandOptions {
-  readonly size: string;
+  readonly size?: string;
+  readonly fromBackup?: string;
+  readonly standby?: boolean;
   readonly replicas?: string;
   readonly frontend?: string;
   readonly accessMode?: string;
@@ -87,23 +109,30 @@ export function registerVolumeCommands(program: Command): void {
   const volume = program.command('volume').description('create, list, attach and change volumes through the API');
 
   withClientOptions(volume.command('create <name>').description('create a volume'))
-    .requiredOption('--size <size>', 'size: bytes or e.g. 10Gi, 500Mi')
+    .option('--size <size>', 'size: bytes or e.g. 10Gi, 500Mi (required unless --from-backup names a backup the cluster knows)')
     .option('--replicas <n>', 'number of replicas (default: the default-replica-count setting)')
+    .option('--from-backup <url>', 'restore the backup at this URL (`shorthorn backup get NAME` shows it) into the new volume')
+    .option('--standby', 'with --from-backup: a disaster-recovery volume that keeps restoring each new backup until `volume activate`')
     .option('--frontend <frontend>', 'blockdev, nbd or iscsi')
     .option('--access-mode <mode>', 'rwo or rwx')
     .option('--data-locality <mode>', 'disabled, best-effort or strict-local')
     .action(async (name: string, options: CreateOptions) =>
       runClientCommand(options, async (client, out) => {
+        if (options.size === undefined && options.fromBackup === undefined) throw new UsageError('--size is required (unless --from-backup is given)');
+        if (options.standby === true && options.fromBackup === undefined) throw new UsageError('--standby needs --from-backup: a standby volume follows a backup volume');
         const input = {
           name,
-          size: size(options.size),
+          ...(options.size === undefined ? {} : { size: size(options.size) }),
+          ...(options.fromBackup === undefined ? {} : { fromBackup: options.fromBackup }),
+          ...(options.standby === true ? { standby: true } : {}),
           ...(options.replicas === undefined ? {} : { numberOfReplicas: integer(options.replicas, '--replicas') }),
           ...(options.frontend === undefined ? {} : { frontend: options.frontend }),
           ...(options.accessMode === undefined ? {} : { accessMode: options.accessMode }),
           ...(options.dataLocality === undefined ? {} : { dataLocality: options.dataLocality }),
         };
-        const created = await client.createVolume(input);
-        out.print(created, () => `volume ${created.id} created (${formatSize(specOf(created).size)}, ${specOf(created).numberOfReplicas} replicas)\n`);
+        const created = await client.createVolume(input as typeof input & { size: number });
+        const what = options.standby === true ? '; standby, following its backups' : options.fromBackup === undefined ? '' : '; restoring';
+        out.print(created, () => `volume ${created.id} created (${formatSize(specOf(created).size)}, ${specOf(created).numberOfReplicas} replicas${what})\n`);
       }),
     );
 
@@ -169,6 +198,32 @@ export function registerVolumeCommands(program: Command): void {
           await watchVolume(client, name, { timeoutMs: seconds(options.timeout, '--timeout') * 1000, done: isExpanded, what: `volume ${name} expanding` });
         }
         out.print(view, () => `volume ${name}: size is now ${formatSize(specOf(view).size)}\n`);
+      }),
+    );
+
+  withClientOptions(volume.command('activate <name>').description('turn a standby (disaster-recovery) volume into a normal one, after restoring its newest backup'))
+    .option('--frontend <frontend>', 'blockdev, nbd or iscsi (default: unchanged)')
+    .option('--wait', 'wait until it is activated (the newest backup restored) and detached, ready to attach')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit code 6)', '600')
+    .action(async (name: string, options: ClientCommandOptions & { frontend?: string; wait?: boolean; timeout: string }) =>
+      runClientCommand(options, async (client, out) => {
+        let view = await client.volumeAction(name, 'activate', options.frontend === undefined ? {} : { frontend: options.frontend });
+        if (options.wait === true) {
+          view = await pollUntil(
+            `volume ${name} activating`,
+            seconds(options.timeout, '--timeout') * 1000,
+            async () => {
+              const current = await client.getVolume(name);
+              const status = statusOf(current);
+              return status.isStandby === false && status.restoreRequired === false && status.state === 'detached' ? current : undefined;
+            },
+            `\`shorthorn volume get ${name}\` shows the restore it waits for`,
+          );
+        }
+        const status = statusOf(view);
+        out.print(view, () =>
+          status.isStandby === false ? `volume ${name} activated (holds ${status.lastRestoredBackup ?? '?'}); attach it as any volume\n` : `volume ${name} is being activated\n`,
+        );
       }),
     );
 

@@ -33,7 +33,14 @@ export interface BackupOutcome {
 /** What bin/ plugs in: the backup library and the targets, with the request's credentials. */
 export interface BackupRunner {
   backup(args: { volumeName: string; reader: ReplicaSnapshotReader; request: BackupRequest; onProgress: (p: JobProgress) => void }): Promise<BackupOutcome>;
-  restore(args: { writer: Engine; targetIsZeroed: boolean; request: RestoreRequest; onProgress: (p: JobProgress) => void }): Promise<void>;
+  restore(args: { writer: Engine; targetIsZeroed: boolean; request: RestoreRequest; onProgress: (p: JobProgress) => void }): Promise<RestoreOutcome>;
+}
+
+/** What a finished restore wrote: a DR volume's incremental restore writes only the delta. */
+export interface RestoreOutcome {
+  readonly mode: 'full' | 'incremental';
+  readonly blocksFetched: number;
+  readonly blocksZeroed: number;
 }
 
 export type JobState = 'in_progress' | 'completed' | 'error';
@@ -64,6 +71,12 @@ export interface RestoreStatus {
   state: 'idle' | JobState;
   backupName?: string;
   backupVolumeName?: string;
+  /** The base of an incremental restore, as asked. */
+  fromBackupName?: string;
+  /** Set once completed: what ran and how many backup blocks it wrote with data and with zeros. */
+  mode?: 'full' | 'incremental';
+  blocksFetched?: number;
+  blocksZeroed?: number;
   blocksDone: number;
   blocksTotal: number;
   dataBytes: number;
@@ -184,6 +197,7 @@ export class BackupJobs {
     // From here on (synchronously after the client check) NBD clients are refused.
     const status: RestoreStatus = {
       state: 'in_progress', backupName: request.backupName, backupVolumeName: request.backupVolumeName,
+      ...(request.fromBackupName === undefined ? {} : { fromBackupName: request.fromBackupName }),
       blocksDone: 0, blocksTotal: 0, dataBytes: 0, transferBytes: 0, bytesPerSecond: 0, progressPercent: 0,
       startedAt: new Date(clock.nowMs()).toISOString(),
       ...(this.restoreStatus.lastRestoredBackup === undefined ? {} : { lastRestoredBackup: this.restoreStatus.lastRestoredBackup }),
@@ -196,16 +210,19 @@ export class BackupJobs {
       const source = engine.rwLinks()[0];
       const chain = source === undefined ? undefined : await source.chain();
       const targetIsZeroed = chain !== undefined && chain.snapshots.length === 0 && chain.headSizeBytes === 0;
-      await this.options.runner.restore({ writer: engine, targetIsZeroed, request, onProgress: (p) => applyProgress(status, p) });
+      return this.options.runner.restore({ writer: engine, targetIsZeroed, request, onProgress: (p) => applyProgress(status, p) });
     })();
     this.track(
       work
         .then(
-          () => {
+          (outcome) => {
             status.state = 'completed';
             status.progressPercent = 100;
             status.lastRestoredBackup = request.backupName;
-            log(`restore of backup ${request.backupName} completed (${status.blocksDone} blocks)`);
+            status.mode = outcome.mode;
+            status.blocksFetched = outcome.blocksFetched;
+            status.blocksZeroed = outcome.blocksZeroed;
+            log(`restore of backup ${request.backupName} completed (${outcome.mode}${request.fromBackupName === undefined ? '' : ` from ${request.fromBackupName}`}: ${outcome.blocksFetched} blocks written, ${outcome.blocksZeroed} zeroed)`);
           },
           (error: unknown) => {
             status.state = 'error';

@@ -28,6 +28,8 @@ export interface RestoreRequest {
   readonly credentials?: Readonly<Record<string, string>>;
   readonly backupVolumeName: string;
   readonly backupName: string;
+  /** The backup the volume holds already: only what differs from it is written (a DR volume). */
+  readonly fromBackupName?: string;
   readonly concurrency?: number;
 }
 
@@ -139,12 +141,13 @@ export function parseBackupRequest(body: Record<string, unknown>): BackupRequest
 }
 
 export function parseRestoreRequest(body: Record<string, unknown>): RestoreRequest {
-  checkFields(body, ['targetURL', 'credentials', 'backupVolumeName', 'backupName', 'concurrency']);
+  checkFields(body, ['targetURL', 'credentials', 'backupVolumeName', 'backupName', 'fromBackupName', 'concurrency']);
   return defined<RestoreRequest>({
     targetURL: targetUrl(body),
     credentials: credentials(body),
     backupVolumeName: storeName(body, 'backupVolumeName'),
     backupName: storeName(body, 'backupName'),
+    fromBackupName: body['fromBackupName'] === undefined ? undefined : storeName(body, 'fromBackupName'),
     concurrency: concurrency(body),
   });
 }

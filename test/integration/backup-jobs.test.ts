@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { BackupJobs, type BackupOutcome, type BackupRunner, type JobProgress } from '../../src/engine/backup-jobs.ts';
+import { BackupJobs, type BackupOutcome, type BackupRunner, type JobProgress, type RestoreOutcome } from '../../src/engine/backup-jobs.ts';
 import { deleteSnapshot, purgeSnapshots } from '../../src/engine/volume-chain.ts';
 import { createControlServer } from '../../src/engine/control-server.ts';
 import { NbdServer } from '../../src/frontend/nbd-server.ts';
@@ -31,9 +31,9 @@ class HeldRunner implements BackupRunner {
       this.pending.push({ resolve: () => resolve({ backupURL: 'vfs:///x?backup=b&volume=vol', mode: 'full', newlyUploadedBytes: 10, blocksUploaded: 1 }), reject, progress: args.onProgress });
     });
   }
-  restore(args: { onProgress: (p: JobProgress) => void }): Promise<void> {
+  restore(args: { onProgress: (p: JobProgress) => void }): Promise<RestoreOutcome> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject, progress: args.onProgress });
+      this.pending.push({ resolve: () => resolve({ mode: 'full', blocksFetched: 1, blocksZeroed: 0 }), reject, progress: args.onProgress });
     });
   }
 }

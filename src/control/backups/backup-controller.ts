@@ -27,9 +27,14 @@ import { resolveCredentials, type CredentialSource } from './backup-credentials.
 import { backupFinalizer, backupVolumeFinalizer, backupVolumeLabel, planMirror, volumeOfBackup, type TargetListing } from './backup-mirror.ts';
 import { planBackup, statusFromReport } from './backup-reconcile.ts';
 import { portErrorCode, type BackupStoreSession, type BackupVolumeEntry, type OpenBackupStore } from './backup-store-port.ts';
-import { targetUrlOfSetting } from './backup-url.ts';
+import { parseBackupUrl, targetUrlOfSetting } from './backup-url.ts';
 import type { EngineBackupApi } from './engine-backup-client.ts';
 import { planRestore, restoreFromReport } from './restore-reconcile.ts';
+import { isStandbyVolume, planStandby, standbyFromReport, type StandbyStep } from './standby-reconcile.ts';
+
+/** A standby volume whose restore failed is asked again after this long (doubling, up to the max). */
+const standbyRetryMs = 5_000;
+const standbyRetryMaxMs = 300_000;
 
 export const defaultBackupTargetName = 'default';
 
@@ -71,6 +76,8 @@ export class BackupController {
   private lastPollKey = '';
   /** Deletions from the target in flight, by resource kind/name: they can wait minutes for a lock. */
   private readonly deletions = new Map<string, Promise<void>>();
+  /** Standby volumes whose last restore failed: when to ask again, and the current wait. */
+  private readonly standbyRetries = new Map<string, { atMs: number; waitMs: number }>();
 
   constructor(options: BackupControllerOptions) {
     this.options = options;
@@ -395,6 +402,19 @@ export class BackupController {
       if (volume.spec.fromBackup === undefined) continue;
       const name = volume.metadata.name;
       const attachment = attachments.get(name) as VolumeAttachment | undefined;
+      if (isStandbyVolume(volume)) {
+        const parsed = parseBackupUrl(volume.spec.fromBackup);
+        const backupVolumeName = typeof parsed === 'string' ? undefined : parsed.volumeName;
+        const step = planStandby(volume, {
+          attachment, engine: engines.find((e) => e.spec.volumeName === name && e.spec.active),
+          replicas: replicas.filter((r) => r.spec.volumeName === name), nodes,
+          backupVolume: backupVolumeName === undefined ? undefined : (this.informer('BackupVolume').get(backupVolumeName) as BackupVolume | undefined),
+          backups: this.list<Backup>('Backup').filter((b) => volumeOfBackup(b) === backupVolumeName),
+          concurrency: settings['restore-concurrent-limit'], nowText: this.nowText(),
+        });
+        await this.runStandbyStep(volume, step, secretName);
+        continue;
+      }
       const step = planRestore(volume, {
         attachment, engine: engines.find((e) => e.spec.volumeName === name && e.spec.active),
         replicas: replicas.filter((r) => r.spec.volumeName === name), nodes,
@@ -441,6 +461,78 @@ export class BackupController {
           const unknown: never = step;
           throw new Error(`unknown restore step ${JSON.stringify(unknown)}`);
         }
+      }
+    }
+  }
+
+  private async runStandbyStep(volume: Volume, step: StandbyStep, secretName: string): Promise<void> {
+    const name = volume.metadata.name;
+    switch (step.kind) {
+      case 'none':
+        return;
+      case 'status':
+        if (step.note !== undefined) this.options.log(step.note);
+        await this.apply([{ type: 'updateStatus', object: { ...volume, status: step.status } }]);
+        return;
+      case 'ticket':
+        this.options.log(step.note);
+        await this.apply([{ type: 'update', object: step.attachment }]);
+        return;
+      case 'start': {
+        const retry = this.standbyRetries.get(name);
+        if (retry !== undefined && this.options.clock.nowMs() < retry.atMs) return;
+        // The backup being restored is stored before the engine hears of it: a crash after the
+        // request finds it named, and restores that same backup from the same base again.
+        try {
+          await this.options.store.updateStatus({ ...volume, status: step.status });
+        } catch (error) {
+          if (isStoreError(error, 'conflict') || isStoreError(error, 'not_found')) return;
+          throw error;
+        }
+        this.options.log(step.note);
+        try {
+          await this.options.engines.startRestore(step.address, { ...step.request, credentials: await this.credentials(secretName) });
+        } catch (error) {
+          // Stored as initiated: the next poll finds the engine not restoring it and asks again.
+          this.options.log(`volume ${name}: the engine refused the restore of ${step.request.backupName} (retrying): ${toError(error).message}`);
+        }
+        return;
+      }
+      case 'poll': {
+        let report;
+        try {
+          report = await this.options.engines.restoreStatus(step.address);
+        } catch (error) {
+          this.options.log(`volume ${name}: cannot read restore progress: ${toError(error).message}`);
+          return;
+        }
+        const next = standbyFromReport(volume, report, this.nowText());
+        if (next.note !== undefined) this.options.log(next.note);
+        if (next.failed === true) {
+          const waitMs = Math.min(standbyRetryMaxMs, (this.standbyRetries.get(name)?.waitMs ?? standbyRetryMs / 2) * 2);
+          this.standbyRetries.set(name, { atMs: this.options.clock.nowMs() + waitMs, waitMs });
+        } else if (report.state === 'completed') {
+          this.standbyRetries.delete(name);
+        }
+        if (JSON.stringify(next.status) !== JSON.stringify(volume.status)) await this.apply([{ type: 'updateStatus', object: { ...volume, status: next.status } }]);
+        return;
+      }
+      case 'activated':
+        this.options.log(step.note);
+        this.standbyRetries.delete(name);
+        // Status first, and the ticket only once it is stored: users may attach once
+        // restoreRequired is false, and a standby must never lose its ticket while it is one.
+        try {
+          await this.options.store.updateStatus({ ...volume, status: step.status });
+        } catch (error) {
+          if (isStoreError(error, 'conflict') || isStoreError(error, 'not_found')) return;
+          throw error;
+        }
+        if (step.attachment !== undefined) await this.apply([{ type: 'update', object: step.attachment }]);
+        return;
+      default: {
+        const unknown: never = step;
+        throw new Error(`unknown standby step ${JSON.stringify(unknown)}`);
       }
     }
   }

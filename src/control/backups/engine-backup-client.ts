@@ -38,15 +38,22 @@ export interface EngineRestoreRequest {
   readonly credentials?: Readonly<Record<string, string>>;
   readonly backupVolumeName: string;
   readonly backupName: string;
+  /** The backup the volume holds: the engine writes only what differs (a DR volume). */
+  readonly fromBackupName?: string;
   readonly concurrency?: number;
 }
 
 export interface EngineRestoreReport {
   readonly state: 'idle' | 'in_progress' | 'completed' | 'error';
   readonly backupName?: string;
+  readonly fromBackupName?: string;
   readonly progressPercent: number;
   readonly error?: string;
   readonly lastRestoredBackup?: string;
+  /** Once completed: full or incremental, and the backup blocks written with data and zeroed. */
+  readonly mode?: 'full' | 'incremental';
+  readonly blocksFetched?: number;
+  readonly blocksZeroed?: number;
 }
 
 /** How the manager talks to engines; the tests of the pure cores need none of this. */
@@ -117,10 +124,17 @@ export function parseRestoreReport(value: unknown, what = 'engine restore status
   const backupName = optionalText(body, 'backupName', what);
   const error = optionalText(body, 'error', what);
   const lastRestoredBackup = optionalText(body, 'lastRestoredBackup', what);
+  const fromBackupName = optionalText(body, 'fromBackupName', what);
+  const blocksFetched = optionalCount(body, 'blocksFetched', what);
+  const blocksZeroed = optionalCount(body, 'blocksZeroed', what);
   return {
     state: oneOf(body, 'state', ['idle', 'in_progress', 'completed', 'error'] as const, what),
     progressPercent: percent(body, what),
     ...(backupName === undefined ? {} : { backupName }),
+    ...(fromBackupName === undefined ? {} : { fromBackupName }),
+    ...(body['mode'] === undefined ? {} : { mode: oneOf(body, 'mode', ['full', 'incremental'] as const, what) }),
+    ...(blocksFetched === undefined ? {} : { blocksFetched }),
+    ...(blocksZeroed === undefined ? {} : { blocksZeroed }),
     ...(error === undefined ? {} : { error }),
     ...(lastRestoredBackup === undefined ? {} : { lastRestoredBackup }),
   };

@@ -4,8 +4,8 @@
 // follow the engine's progress in the volume's `Restore` condition, and when the engine says
 // completed clear restoreRequired and remove the ticket, so the volume detaches. Only then does
 // the API let users attach it. A failed restore leaves restoreRequired set (the data is not
-// what the backup holds) and the volume detached. Standby (DR) volumes are left to their own
-// controller (not built yet).
+// what the backup holds) and the volume detached. Standby (DR) volumes, and those being
+// activated, are left to standby-reconcile.ts.
 import type { Static } from '@sinclair/typebox';
 import type { ConditionSchema } from '../resources/common-schemas.ts';
 import type { Engine } from '../resources/engine.ts';
@@ -68,7 +68,7 @@ export function planRestore(volume: Volume, context: RestoreContext): RestoreSte
   const name = volume.metadata.name;
   const status: VolumeStatus = volume.status ?? {};
   const url = volume.spec.fromBackup;
-  if (url === undefined || volume.spec.standby || volume.metadata.deletionTimestamp !== undefined || status.restoreRequired === false) return { kind: 'none' };
+  if (url === undefined || volume.spec.standby || status.isStandby === true || volume.metadata.deletionTimestamp !== undefined || status.restoreRequired === false) return { kind: 'none' };
   const ticketId = restoreTicketId(name);
   const ticket = context.attachment?.spec.attachmentTickets[ticketId];
   const condition = status.conditions?.find((c) => c.type === restoreConditionType);

@@ -94,6 +94,27 @@ export const VolumeStatusSchema = StrictObject({
   restoreRequired: Type.Optional(Type.Boolean()),
   restoreInitiated: Type.Optional(Type.Boolean()),
   isStandby: Type.Optional(Type.Boolean()),
+  lastRestoredBackup: Type.Optional(
+    Type.String({ maxLength: 253, description: 'The backup the volume holds completely (a DR volume); advances only when a restore has completed.' }),
+  ),
+  lastRestoredBackupAt: Type.Optional(Timestamp({ description: 'When lastRestoredBackup was taken (its snapshot time in the target).' })),
+  restoringBackup: Type.Optional(
+    Type.String({ maxLength: 253, description: 'The backup a restore is writing now; kept until it completes, so a crash resumes it from lastRestoredBackup.' }),
+  ),
+  restoreProgress: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'Percent of restoringBackup written.' })),
+  restoreLagSeconds: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'A DR volume\'s lag: from lastRestoredBackupAt to the newest backup in the target (lastBackupAt).' }),
+  ),
+  lastRestore: Type.Optional(
+    StrictObject({
+      backupName: Type.String({ maxLength: 253 }),
+      fromBackupName: Type.Optional(Type.String({ maxLength: 253 })),
+      mode: StringEnum(['full', 'incremental'] as const),
+      blocksFetched: Type.Integer({ minimum: 0, description: 'Backup blocks written with data.' }),
+      blocksZeroed: Type.Integer({ minimum: 0, description: 'Backup blocks written as zeros (in the old backup, not the new).' }),
+      finishedAt: Timestamp(),
+    }, { description: 'What the last completed restore wrote.' }),
+  ),
   expansionRequired: Type.Optional(Type.Boolean({ description: 'spec.size is above the engine\'s size: an online expansion is due (done once attached).' })),
   currentSize: Type.Optional(Bytes({ description: 'Size the volume\'s engine and replicas have now; reaches spec.size by expansion.' })),
   frontendDisabled: Type.Optional(Type.Boolean()),
