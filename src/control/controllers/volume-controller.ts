@@ -15,7 +15,14 @@ import { leaseLiveness } from '../runtime/ownership.ts';
 import type { Timers } from '../runtime/timers.ts';
 import { Settings } from '../settings/settings.ts';
 import type { ResourceStore } from '../store/resource-store.ts';
+import { mergeRebuilds, rebuildingReplicasByNode } from './rebuild-admission.ts';
 import { reconcileVolume, type VolumeObserved } from './volume-reconcile.ts';
+
+/**
+ * A rebuild this manager granted is counted against its node's limit until the informers show it
+ * (the engine's write set written back) — or for this long at most.
+ */
+const grantMemoryMs = 30_000;
 
 export interface VolumeControllerOptions {
   readonly store: ResourceStore;
@@ -34,6 +41,8 @@ export class VolumeController {
   private readonly informers: Map<string, Informer>;
   readonly controller: Controller<VolumeObserved>;
   private readonly options: VolumeControllerOptions;
+  /** Rebuilds granted recently (replica → node and when), so two volumes reconciled back to back cannot both take the last slot. */
+  private readonly granted = new Map<string, { nodeID: string; atMs: number }>();
 
   constructor(options: VolumeControllerOptions) {
     this.options = options;
@@ -46,6 +55,7 @@ export class VolumeController {
       reconcile: (desired, observed) => {
         const decision = reconcileVolume(desired as Volume | undefined, observed);
         for (const note of decision.notes) options.log(note);
+        for (const started of decision.rebuildsStarted ?? []) this.granted.set(started.replica, { nodeID: started.nodeID, atMs: observed.nowMs });
         return decision.actions;
       },
     };
@@ -60,6 +70,7 @@ export class VolumeController {
         self: options.managerId,
         preferredOwner: (object) => (object as Volume).spec.nodeID,
         isLive: leaseLiveness(options.store),
+        onClaim: (name, reason) => options.log(`volume ${name}: owned by manager ${options.managerId} now: ${reason}`),
       },
       onError: (name, error) => options.log(`volume ${name}: reconcile failed (retrying): ${error.message}`),
     });
@@ -83,13 +94,25 @@ export class VolumeController {
       const value = (setting.spec as { value?: unknown }).value;
       if (typeof value === 'string') stored[setting.metadata.name] = value;
     }
+    const nowMs = this.options.clock.nowMs();
+    const allEngines = list('Engine') as Engine[];
+    const allReplicas = list('Replica') as Replica[];
+    const seen = rebuildingReplicasByNode(allEngines, allReplicas);
+    const inWriteSets = new Set(allEngines.flatMap((e) => Object.keys(e.spec.replicaAddressMap)));
+    const pending = new Map<string, string[]>();
+    for (const [replica, grant] of this.granted) {
+      // Forget a grant once the informers show the replica in a write set (counted above if still rebuilding) or it is old.
+      if (inWriteSets.has(replica) || nowMs - grant.atMs > grantMemoryMs) this.granted.delete(replica);
+      else pending.set(grant.nodeID, [...(pending.get(grant.nodeID) ?? []), replica]);
+    }
     return {
+      rebuilds: mergeRebuilds(seen, pending),
       attachment: this.informers.get('VolumeAttachment')?.get(name) as VolumeAttachment | undefined,
-      engines: (list('Engine') as Engine[]).filter((e) => e.spec.volumeName === name),
-      replicas: (list('Replica') as Replica[]).filter((r) => r.spec.volumeName === name),
+      engines: allEngines.filter((e) => e.spec.volumeName === name),
+      replicas: allReplicas.filter((r) => r.spec.volumeName === name),
       nodes: list('Node') as Node[],
       settings: Settings.fromStrings(stored).settings.values,
-      nowMs: this.options.clock.nowMs(),
+      nowMs,
       freshIds: Array.from({ length: 10 }, () => this.options.newId()),
     };
   }

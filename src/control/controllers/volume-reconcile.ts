@@ -12,6 +12,10 @@ import { attacherPriority, type AttachmentTicket, type VolumeAttachment } from '
 import type { Volume, VolumeRobustness, VolumeState, VolumeStatus } from '../resources/volume.ts';
 import { planReplica } from '../scheduler/replica-plan.ts';
 import type { SchedulerSettings } from '../scheduler/replica-scheduler.ts';
+import type { SettingValues } from '../settings/settings.ts';
+import { evictionRequestedFor, evictionStep } from './eviction.ts';
+import { admitRebuild, rebuildAllowedAtMs, type RebuildsByNode } from './rebuild-admission.ts';
+import { autoSalvageSetting, salvageStage, salvageStep, type SalvageStep } from './volume-salvage.ts';
 
 /** Keeps a Volume until its engine and replicas are gone. */
 export const volumeFinalizer = 'shorthorn.io/volume';
@@ -19,6 +23,10 @@ export const volumeFinalizer = 'shorthorn.io/volume';
 export const replicaDataFinalizer = 'shorthorn.io/replica-data';
 /** Label on engines and replicas naming their volume. */
 export const volumeLabel = 'shorthorn.io/volume';
+/** Annotation on a Replica: why the manager created it (placement of a new volume, or which failed replica it replaces and why). */
+export const replicaReasonAnnotation = 'shorthorn.io/reason';
+/** Annotation on a Replica: why the manager marked it failed (the last failure). */
+export const replicaFailureAnnotation = 'shorthorn.io/failure-reason';
 
 export interface VolumeObserved {
   readonly attachment: VolumeAttachment | undefined;
@@ -26,7 +34,12 @@ export interface VolumeObserved {
   readonly engines: readonly Engine[];
   readonly replicas: readonly Replica[];
   readonly nodes: readonly Node[];
-  readonly settings: SchedulerSettings;
+  readonly settings: SchedulerSettings & Pick<SettingValues, 'concurrent-replica-rebuild-per-node-limit'>;
+  /**
+   * Replicas rebuilding now on each node, across every volume (the driver counts them from its
+   * informers plus the rebuilds it granted that they do not show yet). Absent: none known.
+   */
+  readonly rebuilds?: RebuildsByNode;
   readonly nowMs: number;
   /** Fresh 8-hex-digit ids for new replica names, from the injected Random. */
   readonly freshIds: readonly string[];
@@ -36,6 +49,8 @@ export interface VolumeDecision {
   readonly actions: Action[];
   /** Decisions and their reasons, for the log. */
   readonly notes: string[];
+  /** Replicas this pass adds to the engine's write set to be rebuilt (counted against the per-node limit). */
+  readonly rebuildsStarted?: readonly { readonly replica: string; readonly nodeID: string }[];
 }
 
 export function engineNameOf(volumeName: string): string {
@@ -76,6 +91,20 @@ export function volumeRobustness(input: {
   if (replicaModeMap === undefined) return previous === 'healthy' || previous === 'degraded' ? previous : 'unknown';
   const rw = input.replicaNames.filter((name) => replicaModeMap[name] === 'RW').length;
   return rw === 0 ? 'faulted' : rw >= input.numberOfReplicas ? 'healthy' : 'degraded';
+}
+
+/**
+ * Why a new replica is created: a new volume's placement, or the replacement of failed replicas
+ * (named, with the reason each was marked failed). Written on the replica and in the log.
+ */
+export function placementReason(volumeName: string, replicas: readonly Replica[], numberOfReplicas: number, firstPlacement: boolean): string {
+  const failed = replicas.filter((r) => r.spec.failedAt !== undefined);
+  const healthy = replicas.length - failed.length;
+  if (firstPlacement || failed.length === 0) return `volume ${volumeName} has ${healthy} of ${numberOfReplicas} replicas`;
+  const why = failed
+    .map((r) => `${r.metadata.name} on node ${r.spec.nodeID ?? '?'} (${(r.metadata.annotations?.[replicaFailureAnnotation] ?? `failed at ${r.spec.failedAt ?? '?'}`).replace(/^\S+: /, '')})`)
+    .join(', ');
+  return `volume ${volumeName} is degraded (${healthy} of ${numberOfReplicas} replicas usable): replaces failed ${why}; rebuilt from the RW replicas`;
 }
 
 export function reconcileVolume(volume: Volume | undefined, observed: VolumeObserved): VolumeDecision {
@@ -144,14 +173,27 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     observed.nodes.find((n) => n.metadata.name === nodeID)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
   const healthyCount = replicas.filter((r) => r.spec.failedAt === undefined).length;
   const deletions = new Set<string>();
+  /** Replicas that may not start rebuilding now, and why (the ReplicaRebuild condition). */
+  const rebuildWaits: { reason: string; message: string }[] = [];
+  let backoffUntilMs: number | undefined;
   for (const replica of replicas) {
+    // A node or disk being evicted marks its replicas (Longhorn's node controller does it).
+    const evict = evictionRequestedFor(replica, observed.nodes);
+    if (evict !== replica.spec.evictionRequested) {
+      notes.push(`replica ${replica.metadata.name} of ${name}: eviction ${evict ? 'requested' : 'cancelled'} (node ${replica.spec.nodeID ?? '?'}${replica.spec.diskPath === undefined ? '' : ` disk ${replica.spec.diskPath}`})`);
+      updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, evictionRequested: evict } }));
+    }
     const mode = modes[replica.metadata.name];
     // What a down node's agent last wrote is stale: its replicas count as failed while they should run.
     const nodeDown = replica.spec.nodeID !== undefined && replica.spec.desireState === 'running' && !nodeReady(replica.spec.nodeID);
     if (replica.spec.failedAt === undefined && (replica.status?.currentState === 'error' || nodeDown)) {
       const why = nodeDown ? `node ${replica.spec.nodeID ?? '?'} is not ready` : (replica.status?.errorMessage ?? 'process in error');
       notes.push(`replica ${replica.metadata.name} of ${name} failed: ${why}`);
-      updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, failedAt: nowText, lastFailedAt: nowText } }));
+      updateReplica(replica, (r) => ({
+        ...r,
+        metadata: { ...r.metadata, annotations: { ...r.metadata.annotations, [replicaFailureAnnotation]: `${nowText}: ${why}`.slice(0, 1000) } },
+        spec: { ...r.spec, failedAt: nowText, lastFailedAt: nowText },
+      }));
     } else if (replica.spec.failedAt !== undefined && healthyCount >= volume.spec.numberOfReplicas) {
       // Replaced already: keep it stopped (and its data, for salvage) until it is stale or has
       // failed too many rebuilds, and only delete it while another replica surely holds the data
@@ -160,7 +202,12 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       const timeoutMs = volume.spec.staleReplicaTimeout * 60_000;
       const stale = timeoutMs > 0 && observed.nowMs - failedMs >= timeoutMs;
       const exhausted = replica.spec.rebuildRetryCount >= replicaRebuildRetryMax;
-      const safe = replicas.some((r) => r !== replica && r.spec.failedAt === undefined && modes[r.metadata.name] === 'RW');
+      const rwOthers = replicas.filter((r) => r !== replica && r.spec.failedAt === undefined && modes[r.metadata.name] === 'RW');
+      // A record newer than every RW replica's (a salvage chose others by hand) may hold the only
+      // copy of acknowledged writes: never delete it automatically.
+      const newest = Math.max(-1, ...rwOthers.map((r) => r.status?.generation ?? -1));
+      const newer = replica.status?.generation !== undefined && newest >= 0 && replica.status.generation > newest;
+      const safe = rwOthers.length > 0 && !newer;
       if ((stale || exhausted) && safe) {
         notes.push(`volume ${name}: deleting failed replica ${replica.metadata.name} (${stale ? `failed for over ${volume.spec.staleReplicaTimeout} min` : `${replica.spec.rebuildRetryCount} rebuilds failed`})`);
         deletions.add(replica.metadata.name);
@@ -168,6 +215,15 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
         notes.push(`replica ${replica.metadata.name} of ${name} stays stopped: the volume has ${healthyCount} other replicas`);
         updateReplica(replica, (r) => ({ ...r, spec: { ...r.spec, desireState: 'stopped' } }));
       }
+    } else if (replica.spec.failedAt !== undefined && replica.status?.currentState === 'running' && nodeReady(replica.spec.nodeID)
+      && observed.nowMs < rebuildAllowedAtMs(replica)) {
+      // Its rebuilds keep failing (rebuildRetryCount since it was last RW): back off before the next.
+      const untilMs = rebuildAllowedAtMs(replica);
+      rebuildWaits.push({
+        reason: 'RebuildBackoff',
+        message: `replica ${replica.metadata.name} waits until ${isoTime(untilMs)} to rebuild again: ${replica.spec.rebuildRetryCount} rebuild(s) failed since it was last RW`,
+      });
+      backoffUntilMs = Math.min(backoffUntilMs ?? Infinity, untilMs);
     } else if (replica.spec.failedAt !== undefined && replica.status?.currentState === 'running' && nodeReady(replica.spec.nodeID)) {
       // Back within the wait: reuse it; the engine rebuilds it in place (only what changed).
       notes.push(`replica ${replica.metadata.name} of ${name} is running again; reusing it (rebuild in place)`);
@@ -221,7 +277,8 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   let requeueMs: number | undefined;
   const created: Replica[] = [];
   if (firstPlacement || status.state === 'attached') {
-    let missing = volume.spec.numberOfReplicas - current.filter((r) => r.spec.failedAt === undefined).length;
+    // An evicting replica needs a replacement elsewhere (it stays until the volume is healthy without it).
+    let missing = volume.spec.numberOfReplicas - current.filter((r) => r.spec.failedAt === undefined && !r.spec.evictionRequested).length;
     let ids = 0;
     let scheduled = true;
     while (missing > 0) {
@@ -229,9 +286,13 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       if (plan.kind === 'create') {
         const id = observed.freshIds[ids++];
         if (id === undefined) break;
+        const reason = placementReason(name, current, volume.spec.numberOfReplicas, firstPlacement);
         const replica: Replica = {
           apiVersion, kind: 'Replica',
-          metadata: { name: `${name}-r-${id}`, labels: { [volumeLabel]: name }, finalizers: [replicaDataFinalizer] },
+          metadata: {
+            name: `${name}-r-${id}`, labels: { [volumeLabel]: name }, finalizers: [replicaDataFinalizer],
+            annotations: { [replicaReasonAnnotation]: `${nowText}: ${reason}; placed on node ${plan.placement.nodeID} disk ${plan.placement.diskName}`.slice(0, 1000) },
+          },
           spec: {
             volumeName: name, volumeSize: engine.spec.volumeSize, nodeID: plan.placement.nodeID, engineName: engine.metadata.name,
             desireState: attaching && status.state !== 'detached' && !firstPlacement ? 'running' : 'stopped',
@@ -239,7 +300,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
             active: true, rebuildRetryCount: 0, evictionRequested: false,
           },
         };
-        notes.push(`volume ${name}: placed replica ${replica.metadata.name} on node ${plan.placement.nodeID} disk ${plan.placement.diskName}`);
+        notes.push(`volume ${name}: placed replica ${replica.metadata.name} on node ${plan.placement.nodeID} disk ${plan.placement.diskName} (${reason})`);
         created.push(replica);
         actions.push({ type: 'create', object: replica });
       } else if (plan.kind === 'reuse') {
@@ -248,9 +309,10 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
         if (plan.replica.spec.desireState !== 'running') {
           notes.push(`volume ${name}: restarting failed replica ${plan.replica.metadata.name} to reuse it`);
           updateReplica(plan.replica, (r) => ({ ...r, spec: { ...r.spec, desireState: 'running' } }));
-        } else {
+        } else if (plan.replica.status?.currentState !== 'running') {
           notes.push(`volume ${name}: waiting for failed replica ${plan.replica.metadata.name} to run again (reuse)`);
         }
+        // (A running one is backing off between failed rebuilds: the ReplicaRebuild condition says until when.)
         requeueMs = 2000;
         break;
       } else if (plan.kind === 'wait') {
@@ -269,13 +331,57 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     if (scheduled) setCondition('Scheduled', true, 'ReplicasScheduled');
   }
 
+  // ---- eviction: replace first, remove only once healthy without the evicting replica ----
+  const engineRunning = engine.status?.currentState === 'running';
+  const eviction = evictionStep({
+    replicas: current,
+    numberOfReplicas: volume.spec.numberOfReplicas,
+    attached: status.state === 'attached' && attaching && engineRunning,
+    modes: engineRunning ? engine.status?.replicaModeMap : undefined,
+  });
+  const conditionChanged = (type: string, status: 'True' | 'False', reason: string, message: string): boolean => {
+    const old = conditions.find((c) => c.type === type);
+    return old?.status !== status || old.reason !== reason || old.message !== message.slice(0, 4000);
+  };
+  if (eviction.kind === 'remove') {
+    const evicted = current.find((r) => r.metadata.name === eviction.replica);
+    const message = `replica ${eviction.replica} removed from node ${evicted?.spec.nodeID ?? '?'}: the volume has ${eviction.rwElsewhere.length} RW replicas elsewhere (${eviction.rwElsewhere.join(', ')})`;
+    notes.push(`volume ${name}: eviction: ${message}`);
+    deletions.add(eviction.replica);
+    setCondition('Eviction', true, 'Evicted', message);
+  } else if (eviction.kind !== 'none') {
+    const [reason, message] = eviction.kind === 'wait-attach'
+      ? ['WaitingForAttach', `evicting ${eviction.evicting.join(', ')}: waits for the volume to be attached (a detached volume is not rebuilt; its replicas stay where they are)`]
+      : ['ReplacementRebuilding', `evicting ${eviction.evicting.join(', ')}: ${eviction.rwElsewhere} of ${volume.spec.numberOfReplicas} RW replicas elsewhere; a replacement is placed and rebuilt before the evicting replica is removed`];
+    if (conditionChanged('Eviction', 'False', reason, message)) notes.push(`volume ${name}: eviction: ${message}`);
+    setCondition('Eviction', false, reason, message);
+  }
+
   // ---- attach or detach the engine and replicas ----
   const all = [...current, ...created];
-  const usable = all.filter((r) => r.spec.failedAt === undefined && r.spec.nodeID !== undefined && !created.includes(r));
+  const usable = all.filter((r) => r.spec.failedAt === undefined && r.spec.nodeID !== undefined && !created.includes(r) && !deletions.has(r.metadata.name));
   let state: VolumeState;
   let currentNodeID = status.currentNodeID;
+  const rebuildsStarted: { replica: string; nodeID: string }[] = [];
+  const rebuildStartNotes: string[] = [];
   let engineWrite: Engine | undefined;
-  if (!attaching || nodeID === undefined) {
+  // ---- salvage: every replica failed (volume-salvage.ts) ----
+  let salvage: SalvageStep | undefined;
+  if (attaching && nodeID !== undefined) {
+    salvage = salvageStep({
+      volumeName: name, nodeID, engine, replicas: all.filter((r) => !created.includes(r)), conditions,
+      autoSalvage: autoSalvageSetting(observed.settings), nodeReady, addressOf: replicaAddress,
+      spec: { minimumWriteReplicas: volume.spec.minimumWriteReplicas, frontend: volume.spec.frontend },
+    });
+    for (const r of salvage.replicas) updateReplica(r, () => r);
+    notes.push(...salvage.notes);
+    if (salvage.condition !== undefined) setCondition('Salvage', salvage.condition.ok, salvage.condition.reason, salvage.condition.message);
+    if (salvage.requeueMs !== undefined) requeueMs = Math.min(requeueMs ?? Infinity, salvage.requeueMs);
+  }
+  if (salvage?.takeOver === true) {
+    state = 'attaching';
+    engineWrite = salvage.engine;
+  } else if (!attaching || nodeID === undefined) {
     for (const r of all) if (r.spec.desireState !== 'stopped' && !created.includes(r)) updateReplica(r, (x) => ({ ...x, spec: { ...x.spec, desireState: 'stopped' } }));
     if (engine.spec.desireState !== 'stopped') engineWrite = { ...engine, spec: { ...engine.spec, desireState: 'stopped' } };
     const allStopped = instanceStopped(engine.status?.currentState) && all.every((r) => instanceStopped(r.status?.currentState));
@@ -314,7 +420,24 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       // rebuild an address nobody serves); it comes back when it runs again and is reused.
       const map = { ...engine.spec.replicaAddressMap };
       for (const key of Object.keys(map)) if (!usable.some((r) => r.metadata.name === key)) delete map[key];
-      for (const [key, address] of Object.entries(addresses)) map[key] = address;
+      for (const [key, address] of Object.entries(addresses)) {
+        const replicaNode = usable.find((r) => r.metadata.name === key)?.spec.nodeID;
+        if (map[key] !== address && modes[key] !== 'RW' && replicaNode !== undefined) {
+          // Joining the write set starts a rebuild: only within the per-node limit, across volumes.
+          const rebuilds = new Map(observed.rebuilds ?? []);
+          for (const s of rebuildsStarted) rebuilds.set(s.nodeID, [...(rebuilds.get(s.nodeID) ?? []), s.replica]);
+          const limit = observed.settings['concurrent-replica-rebuild-per-node-limit'];
+          const admission = admitRebuild({ replicaName: key, nodeID: replicaNode, limit, rebuilds });
+          if (!admission.ok) {
+            rebuildWaits.push({ reason: admission.reason, message: admission.message });
+            delete map[key];
+            continue;
+          }
+          rebuildsStarted.push({ replica: key, nodeID: replicaNode });
+          rebuildStartNotes.push(`replica ${key} on node ${replicaNode} joins the write set to be rebuilt (${admission.running + 1} of at most ${limit} rebuilding on that node)`);
+        }
+        map[key] = address;
+      }
       if (JSON.stringify(map) !== JSON.stringify(engine.spec.replicaAddressMap)) {
         engineWrite = { ...engine, spec: { ...engine.spec, replicaAddressMap: map } };
         notes.push(`volume ${name}: engine write set is now ${Object.keys(map).sort().join(', ')}`);
@@ -325,6 +448,27 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
         currentNodeID = nodeID;
       }
     }
+  }
+
+  // ---- rebuilds: started, or waiting (limit, back-off), in the log and the ReplicaRebuild condition ----
+  for (const note of rebuildStartNotes) notes.push(`volume ${name}: ${note}`);
+  if (rebuildWaits.length > 0) {
+    const reason = rebuildWaits[0]!.reason;
+    const message = rebuildWaits.map((w) => w.message).join('; ');
+    if (conditionChanged('ReplicaRebuild', 'False', reason, message)) notes.push(`volume ${name}: ${message}`);
+    setCondition('ReplicaRebuild', false, reason, message);
+    if (backoffUntilMs !== undefined) requeueMs = Math.min(requeueMs ?? Infinity, Math.max(1000, backoffUntilMs - observed.nowMs));
+    // A replica held back by the limit is tried again when another rebuild ends (a store event) or soon.
+    if (rebuildWaits.some((w) => w.reason === 'RebuildLimitReached')) requeueMs = Math.min(requeueMs ?? Infinity, 5000);
+  } else if (rebuildStartNotes.length > 0) {
+    setCondition('ReplicaRebuild', true, 'RebuildStarted', rebuildStartNotes.join('; '));
+  } else if (conditions.find((c) => c.type === 'ReplicaRebuild')?.status === 'False') {
+    setCondition('ReplicaRebuild', true, 'NotWaiting', 'no replica is waiting to rebuild');
+  }
+
+  if (salvage?.clearEngineSalvage === true) {
+    const { salvageRequested: _s, ...spec } = (engineWrite ?? engine).spec;
+    engineWrite = { ...(engineWrite ?? engine), spec };
   }
 
   // ---- robustness: RW replicas in the running engine ----
@@ -344,6 +488,9 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     }
     if (robustness !== status.robustness && robustness !== 'degraded') notes.push(`volume ${name}: ${robustness}`);
   }
+  // Every replica failed and the salvage has not brought the engine back: faulted, attached or not
+  // (the API offers the salvage action on faulted volumes).
+  if (salvage?.faulted === true || salvageStage(conditions) !== 'none') robustness = 'faulted';
 
   for (const r of replicaUpdates.values()) {
     if (!created.some((c) => c.metadata.name === r.metadata.name) && !deletions.has(r.metadata.name)) actions.push({ type: 'update', object: r });
@@ -374,5 +521,5 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   };
   if (JSON.stringify(nextStatus) !== JSON.stringify(status)) actions.push({ type: 'updateStatus', object: { ...volume, status: nextStatus } });
   if (requeueMs !== undefined) actions.push({ type: 'requeueAfter', delayMs: requeueMs });
-  return { actions, notes };
+  return { actions, notes, ...(rebuildsStarted.length === 0 ? {} : { rebuildsStarted }) };
 }
