@@ -53,3 +53,17 @@ test('a crashed process whose port was taken by someone else restarts on another
   const plan = planInstances({ ...base, portsTaken: new Set([100]), desired: [replica('a')], known: [crashed] });
   assert.equal(plan.actions[0]?.type === 'start' ? plan.actions[0].port : -1, 101);
 });
+
+test('daemons listen on the node address; an engine gets the epoch of its Engine resource', () => {
+  assert.ok(daemonArgs(replica('b').launch, 101, '10.9.8.2').includes('10.9.8.2:101'));
+  const engine = {
+    kind: 'engine' as const, volumeName: 'v', sizeBytes: 4096, replicaAddresses: ['10.9.8.2:101', '10.9.8.3:100'],
+    socketPath: '/s/v-e-0.sock', minimumWriteReplicas: 1, epoch: 7,
+  };
+  const args = daemonArgs(engine, 102, '10.9.8.1');
+  assert.equal(args[args.indexOf('--control-listen') + 1], '10.9.8.1:102');
+  assert.equal(args[args.indexOf('--epoch') + 1], '7');
+  assert.ok(!daemonArgs({ ...engine, epoch: 0 }, 102).includes('--epoch'), 'no epoch assigned: the engine picks one');
+  const plan = planInstances({ ...base, listenHost: '10.9.8.2', desired: [replica('a')], known: [] });
+  assert.deepEqual(plan.actions, [{ type: 'start', name: 'a', kind: 'replica', port: 100, args: daemonArgs(replica('a').launch, 100, '10.9.8.2') }]);
+});

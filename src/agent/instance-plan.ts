@@ -29,6 +29,12 @@ export type LaunchSpec =
       readonly replicaAddresses: readonly string[];
       readonly socketPath: string;
       readonly minimumWriteReplicas: number;
+      /**
+       * The fencing epoch from the Engine resource (raised by the manager on every attach and
+       * stored before the agent sees it). 0: none assigned, the engine picks one above what its
+       * replicas have seen (engines started by hand).
+       */
+      readonly epoch: number;
     };
 
 /** A process the agent started or adopted, as seen this pass. */
@@ -64,6 +70,8 @@ export interface PlanInput {
   /** Ports in use that the table does not show (other agents' processes on a shared host). */
   readonly portsTaken?: ReadonlySet<number>;
   readonly stopTimeoutMs: number;
+  /** The address the daemons listen on: the node's address other hosts reach it at. Default 127.0.0.1. */
+  readonly listenHost?: string;
 }
 
 export interface PlanResult {
@@ -72,15 +80,25 @@ export interface PlanResult {
   readonly noPort: readonly string[];
 }
 
-/** The arguments of `shorthorn replica|engine` for one instance on one port. */
-export function daemonArgs(launch: LaunchSpec, port: number): string[] {
+/** `host:port`, with brackets around an IPv6 host. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The arguments of `shorthorn replica|engine` for one instance on one port. Replicas and the
+ * engine's control API listen on the node's address (`host`), which is also the address written
+ * to their status: engines on other hosts reach the replicas there, managers the control API.
+ */
+export function daemonArgs(launch: LaunchSpec, port: number, host = '127.0.0.1'): string[] {
   switch (launch.kind) {
     case 'replica':
-      return ['replica', '--dir', launch.dir, '--size', String(launch.sizeBytes), '--volume', launch.volumeName, '--listen', `127.0.0.1:${port}`];
+      return ['replica', '--dir', launch.dir, '--size', String(launch.sizeBytes), '--volume', launch.volumeName, '--listen', hostPort(host, port)];
     case 'engine': {
       const args = ['engine', '--name', launch.volumeName, '--size', String(launch.sizeBytes), '--nbd-socket', launch.socketPath];
       for (const address of launch.replicaAddresses) args.push('--replica', address);
-      args.push('--control-listen', `127.0.0.1:${port}`, '--minimum-write-replicas', String(launch.minimumWriteReplicas));
+      args.push('--control-listen', hostPort(host, port), '--minimum-write-replicas', String(launch.minimumWriteReplicas));
+      if (launch.epoch > 0) args.push('--epoch', String(launch.epoch));
       return args;
     }
   }
@@ -113,7 +131,7 @@ export function planInstances(input: PlanInput): PlanResult {
         continue;
       }
       used.add(port);
-      actions.push({ type: 'start', name: want.name, kind: want.kind, port, args: daemonArgs(want.launch, port) });
+      actions.push({ type: 'start', name: want.name, kind: want.kind, port, args: daemonArgs(want.launch, port, input.listenHost) });
       continue;
     }
     if (process?.pid !== undefined) {
@@ -189,6 +207,7 @@ export function desiredEngine(engine: Engine, socketDir: string): DesiredInstanc
       replicaAddresses: Object.values(spec.replicaAddressMap).sort(),
       socketPath: `${socketDir}/${engine.metadata.name}.sock`,
       minimumWriteReplicas: spec.minimumWriteReplicas,
+      epoch: spec.epoch,
     },
   };
 }

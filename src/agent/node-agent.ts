@@ -27,6 +27,7 @@ import { diskUuid, measureDisk, replicaDirectories } from './disk-probe.ts';
 import {
   desiredEngine,
   desiredReplica,
+  hostPort,
   observedState,
   planInstances,
   replicaDataDir,
@@ -65,6 +66,12 @@ export interface NodeAgentOptions {
   readonly restartBackoff?: { readonly baseMs: number; readonly maxMs: number };
   readonly stopTimeoutMs?: number;
   readonly leaseTtlMs?: number;
+  /**
+   * The address this node's replicas and engine control APIs listen on and are published at
+   * (Replica and Engine status.ip): one that engines and managers on other hosts can reach.
+   * Default 127.0.0.1 (every node on one host).
+   */
+  readonly address?: string;
   readonly env?: Readonly<Record<string, string>>;
 }
 
@@ -97,12 +104,12 @@ export function diskNameOf(path: string): string {
 /** A port found in use by another program is not tried again for this long. */
 const busyPortHoldMs = 60_000;
 
-/** Whether 127.0.0.1:port can be bound now (the daemon binds it a moment later). */
-function portIsFree(port: number): Promise<boolean> {
+/** Whether host:port can be bound now (the daemon binds it a moment later). */
+function portIsFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolveFree) => {
     const server = createServer();
     server.once('error', () => resolveFree(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
+    server.listen(port, host, () => server.close(() => resolveFree(true)));
   });
 }
 
@@ -116,6 +123,8 @@ export class NodeAgent {
   private readonly engines: Informer;
   private readonly lease: LeaseKeeper;
   private readonly socketDir: string;
+  /** Where this node's daemons listen and are reached (options.address). */
+  private readonly address: string;
   private readonly engineObservations = new Map<string, EngineObservation>();
   private diskUuids = new Map<string, string>();
   private lastDiskRefreshMs = -Infinity;
@@ -131,6 +140,7 @@ export class NodeAgent {
   constructor(options: NodeAgentOptions) {
     this.options = options;
     this.socketDir = join(options.dataDir, 'sockets');
+    this.address = options.address ?? '127.0.0.1';
     const onError = (error: Error): void => options.log(`store: ${error.message}`);
     this.replicas = new Informer(options.store, 'Replica', { timers: options.timers, onError });
     this.engines = new Informer(options.store, 'Engine', { timers: options.timers, onError });
@@ -301,6 +311,7 @@ export class NodeAgent {
       portRange: this.options.portRange,
       portsTaken: this.portsTaken(nowMs),
       stopTimeoutMs: this.options.stopTimeoutMs ?? 10_000,
+      listenHost: this.address,
     });
     for (const action of plan.actions) await this.execute(action, desired, nowMs);
     for (const name of plan.noPort) problems.set(name, `no free port in ${this.options.portRange.first}-${this.options.portRange.last}`);
@@ -386,7 +397,7 @@ export class NodeAgent {
   private async probe(t: Tracked): Promise<boolean> {
     if (t.entry.kind === 'engine') return (await this.engineStatus(t.entry.port)) !== undefined;
     return new Promise((resolveProbe) => {
-      const socket = connect({ host: '127.0.0.1', port: t.entry.port });
+      const socket = connect({ host: this.address, port: t.entry.port });
       socket.setTimeout(1000);
       const done = (ok: boolean): void => {
         socket.destroy();
@@ -403,7 +414,7 @@ export class NodeAgent {
       case 'start': {
         // Another program (or another agent on this host) may hold the port: check before the
         // daemon finds out by crashing, and leave the port alone for a while.
-        if (!(await portIsFree(action.port))) {
+        if (!(await portIsFree(this.address, action.port))) {
           this.busyPorts.set(action.port, nowMs + busyPortHoldMs);
           this.options.log(`port ${action.port} is in use by another process; ${action.kind} ${action.name} gets another port`);
           this.requestSync();
@@ -525,7 +536,7 @@ export class NodeAgent {
 
   private async engineStatus(port: number): Promise<EngineObservation | undefined> {
     try {
-      const response = await fetch(`http://127.0.0.1:${port}/v1/status`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`http://${hostPort(this.address, port)}/v1/status`, { signal: AbortSignal.timeout(2000) });
       if (!response.ok) return undefined;
       const body = (await response.json()) as EngineObservation;
       return { generation: body.generation, sizeBytes: body.sizeBytes, replicas: body.replicas, rebuilds: body.rebuilds ?? [] };
@@ -568,7 +579,7 @@ export class NodeAgent {
     const [replicaName, address] = first;
     this.rebuildAskedMs.set(address, nowMs);
     try {
-      const response = await fetch(`http://127.0.0.1:${port}/v1/rebuilds`, {
+      const response = await fetch(`http://${hostPort(this.address, port)}/v1/rebuilds`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ address }),
@@ -615,7 +626,7 @@ export class NodeAgent {
       const status: Record<string, unknown> = {
         ...base,
         currentState: observed.state,
-        ...(running ? { ip: '127.0.0.1', port: t.entry.port, pid: t.entry.pid } : {}),
+        ...(running ? { ip: this.address, port: t.entry.port, pid: t.entry.pid } : {}),
         ...(observed.errorMessage === undefined && problem === undefined ? {} : { errorMessage: problem ?? observed.errorMessage }),
         ...(observed.state === 'running' ? { started: true } : {}),
       };

@@ -27,6 +27,7 @@ interface EngineCommandOptions {
   readonly minimumWriteReplicas: string;
   readonly timeoutMs: string;
   readonly pingIntervalMs: string;
+  readonly epoch?: string;
 }
 
 function fail(message: string): never {
@@ -73,12 +74,16 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   const timeoutMs = positiveInt(options.timeoutMs, '--timeout-ms', 600_000);
   const pingIntervalMs = positiveInt(options.pingIntervalMs, '--ping-interval-ms', 600_000);
   const minimumWriteReplicas = positiveInt(options.minimumWriteReplicas, '--minimum-write-replicas', replicaCountMax);
+  // The epoch the manager assigned (Engine spec.epoch); without it, one above what the replicas saw.
+  const epoch = options.epoch === undefined ? undefined : positiveInt(options.epoch, '--epoch', Number.MAX_SAFE_INTEGER);
   const connect = (address: string): Promise<ReplicaLink> =>
     connectReplica(address, { volumeName: options.name, timeoutMs });
   const links = await Promise.all(
     options.replica.map((address) => connect(address).catch((error: unknown) => unreachableLink(address, toError(error).message))),
   );
-  const started = await startEngine({ volumeName: options.name, sizeBytes, links, clock: systemClock, log, minimumWriteReplicas });
+  const started = await startEngine({
+    volumeName: options.name, sizeBytes, links, clock: systemClock, log, minimumWriteReplicas, ...(epoch === undefined ? {} : { epoch }),
+  });
   const engine = started.engine;
 
   const backups = new BackupJobs({ engine, runner: engineBackupRunner, clock: systemClock, log });
@@ -164,6 +169,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--minimum-write-replicas <n>', 'fail writes rather than acknowledge them on fewer rw replicas', '1')
     .option('--timeout-ms <ms>', 'per-request timeout to replicas', String(replicaRequestTimeoutMs))
     .option('--ping-interval-ms <ms>', 'how often every replica is pinged', '2000')
+    .option('--epoch <n>', 'fencing epoch assigned by the manager; refuses to start if a replica has seen a higher one (default: one above the highest seen)')
     .action(async (options: EngineCommandOptions) => {
       await runEngine(options);
     });

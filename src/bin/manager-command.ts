@@ -26,6 +26,7 @@ interface ManagerCommandOptions {
   readonly store: string;
   readonly id?: string;
   readonly secretsDir?: string;
+  readonly leaseTtlMs: string;
 }
 
 async function runManager(options: ManagerCommandOptions): Promise<void> {
@@ -38,9 +39,14 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     process.stderr.write(`shorthorn manager: ${storeSpec}\n`);
     process.exit(2);
   }
+  const leaseTtlMs = Number(options.leaseTtlMs);
+  if (!Number.isSafeInteger(leaseTtlMs) || leaseTtlMs < 1000) {
+    process.stderr.write(`shorthorn manager: --lease-ttl-ms must be an integer of at least 1000, not ${options.leaseTtlMs}\n`);
+    process.exit(2);
+  }
   const store = openStore(storeSpec, { clock: systemClock, timers: realTimers });
   const lease = new LeaseKeeper(store, {
-    name: managerLeaseName(id), holder: id, ttlMs: 15_000, timers: realTimers,
+    name: managerLeaseName(id), holder: id, ttlMs: leaseTtlMs, timers: realTimers,
     onChange: (state) => log(`manager lease ${state}`),
     onError: (error) => log(`lease: ${error.message}`),
   });
@@ -100,6 +106,7 @@ export function registerManagerCommand(program: Command): void {
     .description('run the manager: the controllers that place, attach and heal volumes')
     .requiredOption('--store <spec>', 'embedded:PATH or etcd:URL[,URL]')
     .option('--id <name>', 'manager id (default: the host name); usually the node name')
+    .option('--lease-ttl-ms <ms>', "manager lease time to live: this manager's volumes move to another manager this long after it stops renewing", '15000')
     .option('--secrets-dir <dir>', 'where backup-target-credential-secret names a KEY=VALUE file (default: STORE/secrets for the embedded store)')
     .action(async (options: ManagerCommandOptions) => {
       await runManager(options);

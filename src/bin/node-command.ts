@@ -1,6 +1,7 @@
 // `shorthorn node`: the node agent. Registers the node and its disks, runs the engine and replica
 // processes the store assigns to it (they keep running when the agent stops; a restarted agent
 // adopts them), and reports their state. SIGTERM/SIGINT stop the agent only.
+import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { NodeAgent, type AgentDisk } from '../agent/node-agent.ts';
@@ -19,6 +20,7 @@ interface NodeCommandOptions {
   readonly syncIntervalMs: string;
   readonly restartBackoffMs: string;
   readonly leaseTtlMs: string;
+  readonly address: string;
 }
 
 function fail(message: string): never {
@@ -67,6 +69,9 @@ async function runNode(options: NodeCommandOptions): Promise<void> {
   const first = Number(range?.[1]);
   const last = Number(range?.[2]);
   if (range === null || !(first >= 1 && first <= last && last <= 65535)) fail(`--port-range ${options.portRange}: want FIRST-LAST`);
+  // An IPv4 address of this host that the other hosts reach (replica and engine addresses are
+  // written as ip:port; 0.0.0.0 would be no address at all to publish).
+  if (!isIPv4(options.address) || options.address === '0.0.0.0') fail(`--address ${options.address}: want this host's IPv4 address, reachable from the other hosts`);
   const script = process.argv[1];
   if (script === undefined) fail('cannot tell which script runs shorthorn');
   const store = openStore(storeSpec, { clock: systemClock, timers: realTimers });
@@ -84,6 +89,7 @@ async function runNode(options: NodeCommandOptions): Promise<void> {
     syncIntervalMs: positiveInt(options.syncIntervalMs, '--sync-interval-ms'),
     restartBackoff: { baseMs: backoffMs, maxMs: Math.max(backoffMs, 60_000) },
     leaseTtlMs: positiveInt(options.leaseTtlMs, '--lease-ttl-ms'),
+    address: options.address,
   });
   await agent.start();
   let stopping = false;
@@ -119,6 +125,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--sync-interval-ms <ms>', 'how often processes are checked and status reported', '1000')
     .option('--restart-backoff-ms <ms>', 'first restart delay after a crash (doubles per crash, up to 60 s)', '1000')
     .option('--lease-ttl-ms <ms>', 'node lease time to live: the node is marked not ready this long after the agent stops', '15000')
+    .option('--address <ipv4>', "this host's address that other hosts reach: replicas and engine control APIs listen and are published there", '127.0.0.1')
     .action(async (options: NodeCommandOptions) => {
       await runNode(options);
     });

@@ -15,7 +15,13 @@ export interface EngineStartOptions {
   readonly links: readonly ReplicaLink[];
   readonly clock: Clock;
   readonly log: (message: string) => void;
-  /** The epoch to use; by default one more than the highest any replica has seen. */
+  /**
+   * The epoch the manager assigned (Engine spec.epoch, raised on every attach and stored before
+   * the engine starts). Equal to the highest a replica has seen: a restart of the same attach's
+   * engine (its node agent restarts it after a crash; the agent never runs two of one engine).
+   * Lower: refused, a newer engine has fenced this one. By default one more than the highest
+   * any replica has seen (engines started by hand).
+   */
   readonly epoch?: number;
   readonly minimumWriteReplicas?: number;
 }
@@ -46,9 +52,11 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   }
   log(`start: ${choice.reason}`);
   const epoch = options.epoch ?? choice.epoch + 1;
-  if (epoch <= choice.epoch) {
-    throw new IoError('invalid_argument', `Cannot start with epoch ${epoch}: replicas have seen epoch ${choice.epoch}`);
+  if (epoch < choice.epoch) {
+    await Promise.allSettled(links.map((l) => l.close()));
+    throw new IoError('invalid_argument', `Cannot start with epoch ${epoch}: replicas have seen epoch ${choice.epoch} (a newer engine fenced this one)`);
   }
+  if (epoch === choice.epoch) log(`start: epoch ${epoch} already seen by the replicas: a restart of the same attach`);
   const chosen = choice.chosen.map((address) => {
     const link = links.find((l) => l.address === address);
     if (link === undefined) throw new IoError('io', `chosen replica ${address} has no link`);

@@ -37,6 +37,8 @@ export interface OwnershipOptions {
   readonly preferredOwner?: (object: Resource) => string | undefined;
   /** Whether a manager is alive (leaseLiveness(store) in ownership.ts). */
   readonly isLive: (managerId: string) => Promise<boolean>;
+  /** Told of every claim this manager writes (an ownership change), with the reason, for the log. */
+  readonly onClaim?: (name: string, reason: string) => void;
 }
 
 export interface ControllerOptions<Observed> {
@@ -145,6 +147,10 @@ export class Controller<Observed> {
       if (decision.kind === 'claim') {
         // The claim is the whole step: the informer's event for it brings the name back.
         await store.updateStatus(decision.object);
+        const previous = ownerIdOf(desired);
+        ownership.onClaim?.(name, previous === undefined
+          ? 'it had no owner'
+          : preferred === ownership.self ? `this manager is its preferred owner (was ${previous})` : `owner ${previous} is not alive (its lease expired)`);
         return undefined;
       }
     }
