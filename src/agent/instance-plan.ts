@@ -35,6 +35,8 @@ export type LaunchSpec =
        * replicas have seen (engines started by hand).
        */
       readonly epoch: number;
+      /** Start in salvage mode (Engine spec.salvageRequested): `--salvage`. */
+      readonly salvage?: boolean;
     };
 
 /** A process the agent started or adopted, as seen this pass. */
@@ -99,6 +101,7 @@ export function daemonArgs(launch: LaunchSpec, port: number, host = '127.0.0.1')
       for (const address of launch.replicaAddresses) args.push('--replica', address);
       args.push('--control-listen', hostPort(host, port), '--minimum-write-replicas', String(launch.minimumWriteReplicas));
       if (launch.epoch > 0) args.push('--epoch', String(launch.epoch));
+      if (launch.salvage === true) args.push('--salvage');
       return args;
     }
   }
@@ -208,6 +211,7 @@ export function desiredEngine(engine: Engine, socketDir: string): DesiredInstanc
       socketPath: `${socketDir}/${engine.metadata.name}.sock`,
       minimumWriteReplicas: spec.minimumWriteReplicas,
       epoch: spec.epoch,
+      ...(spec.salvageRequested === true ? { salvage: true } : {}),
     },
   };
 }

@@ -27,6 +27,7 @@ interface EngineCommandOptions {
   readonly minimumWriteReplicas: string;
   readonly timeoutMs: string;
   readonly pingIntervalMs: string;
+  readonly salvage?: boolean;
   readonly epoch?: string;
 }
 
@@ -83,7 +84,9 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   );
   const started = await startEngine({
     volumeName: options.name, sizeBytes, links, clock: systemClock, log, minimumWriteReplicas, ...(epoch === undefined ? {} : { epoch }),
+    ...(options.salvage === true ? { salvage: true } : {}),
   });
+  if (started.possiblyLost.length > 0) log(`salvage: writes acknowledged only by ${started.possiblyLost.join(', ')} may be lost`);
   const engine = started.engine;
 
   const backups = new BackupJobs({ engine, runner: engineBackupRunner, clock: systemClock, log });
@@ -169,6 +172,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--minimum-write-replicas <n>', 'fail writes rather than acknowledge them on fewer rw replicas', '1')
     .option('--timeout-ms <ms>', 'per-request timeout to replicas', String(replicaRequestTimeoutMs))
     .option('--ping-interval-ms <ms>', 'how often every replica is pinged', '2000')
+    .option('--salvage', 'every replica failed: start from the newest reachable members even if some are missing (their last writes may be lost)')
     .option('--epoch <n>', 'fencing epoch assigned by the manager; refuses to start if a replica has seen a higher one (default: one above the highest seen)')
     .action(async (options: EngineCommandOptions) => {
       await runEngine(options);

@@ -7,6 +7,7 @@ import { IoError, toError } from '../lib/errors.ts';
 import { memberId } from '../format/replica-identity.ts';
 import { Engine } from './engine.ts';
 import type { ReplicaLink } from './replica-link.ts';
+import { chooseSalvageReplicas } from './salvage-choice.ts';
 import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
 
 export interface EngineStartOptions {
@@ -24,6 +25,12 @@ export interface EngineStartOptions {
    */
   readonly epoch?: number;
   readonly minimumWriteReplicas?: number;
+  /**
+   * Salvage (every replica failed, DESIGN §3.3): start even though members of the newest
+   * generation are unreachable, from the newest members that are reachable (salvage-choice.ts),
+   * and say which members' last writes may be lost.
+   */
+  readonly salvage?: boolean;
 }
 
 export interface EngineStart {
@@ -32,6 +39,8 @@ export interface EngineStart {
   readonly stale: readonly string[];
   readonly unreachable: readonly string[];
   readonly reason: string;
+  /** Salvage start only: recorded members not used, whose last acknowledged writes may be lost. */
+  readonly possiblyLost: readonly string[];
 }
 
 export async function startEngine(options: EngineStartOptions): Promise<EngineStart> {
@@ -45,7 +54,9 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
       }
     }),
   );
-  const choice = chooseStartReplicas(reports, options.sizeBytes);
+  const salvage = options.salvage === true ? chooseSalvageReplicas(reports, options.sizeBytes) : undefined;
+  const choice = salvage ?? chooseStartReplicas(reports, options.sizeBytes);
+  const possiblyLost = salvage?.kind === 'chosen' ? salvage.possiblyLost : [];
   if (choice.kind === 'none') {
     await Promise.allSettled(links.map((l) => l.close()));
     throw new IoError('io', `Cannot start volume ${options.volumeName}: ${choice.reason}`);
@@ -80,5 +91,5 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
     log,
     ...(options.minimumWriteReplicas === undefined ? {} : { minimumWriteReplicas: options.minimumWriteReplicas }),
   });
-  return { engine, stale: choice.stale, unreachable: choice.unreachable, reason: choice.reason };
+  return { engine, stale: choice.stale, unreachable: choice.unreachable, reason: choice.reason, possiblyLost };
 }

@@ -1,6 +1,7 @@
 // Which replicas an engine may use when it starts (DESIGN §2.8 rule 7, §3.3): only members of the
 // highest recorded generation are candidates; the rest are stale and must be rebuilt. Pure.
 import type { ChainInfo } from '../format/replica-chain.ts';
+import { newestGroup } from './generation-fork.ts';
 import { isSameReplica, parseMemberId, type ReplicaIdentity } from '../format/replica-identity.ts';
 
 export interface ReplicaReport {
@@ -31,7 +32,9 @@ export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes
   }
   const generation = Math.max(...reachable.map((r) => r.chain.membership.generation));
   const epoch = Math.max(...reachable.map((r) => r.chain.membership.epoch));
-  const top = reachable.filter((r) => r.chain.membership.generation === generation);
+  // Two engines may each have recorded this generation (a salvage went on without a member an
+  // older engine kept writing to): only the later engine's write set counts (generation-fork.ts).
+  const top = newestGroup(reachable.filter((r) => r.chain.membership.generation === generation));
   // A replica of the highest generation that is not in that generation's member list was dropped
   // from the write set in an earlier run of this generation's predecessor: it is not a candidate.
   // Members are recorded as address#instanceId (format/replica-identity.ts): the replica that
