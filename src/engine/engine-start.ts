@@ -6,6 +6,8 @@ import type { Clock } from '../lib/clock.ts';
 import { IoError, toError } from '../lib/errors.ts';
 import { memberId } from '../format/replica-identity.ts';
 import { Engine } from './engine.ts';
+import { reconcileStart } from './start-reconcile-driver.ts';
+import type { ChainInfo } from '../format/replica-chain.ts';
 import type { ReplicaLink } from './replica-link.ts';
 import { chooseSalvageReplicas } from './salvage-choice.ts';
 import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
@@ -45,10 +47,15 @@ export interface EngineStart {
 
 export async function startEngine(options: EngineStartOptions): Promise<EngineStart> {
   const { links, log } = options;
+  const chains = new Map<string, ChainInfo>();
   const reports: ReplicaReport[] = await Promise.all(
     links.map(async (link) => {
       try {
-        return { address: link.address, chain: await link.chain() };
+        const chain = await link.chain();
+        chains.set(link.address, chain);
+        // The choice ignores sizes: an expand cut short leaves replicas of one generation with
+        // two sizes, and reconcileStart below settles them (never shrinking one).
+        return { address: link.address, chain: { ...chain, sizeBytes: options.sizeBytes } };
       } catch (error) {
         return { address: link.address, chain: null, error: toError(error).message };
       }
@@ -77,13 +84,16 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   await Promise.allSettled(unused.map((l) => l.close()));
   // Fence first: once a replica has accepted our epoch, an older engine can no longer write to it.
   await Promise.all(chosen.map((l) => l.acceptEpoch(epoch)));
+  // An operation the last engine sent to every replica may have reached only some (start-reconcile.ts).
+  const reconciled = await reconcileStart({ links: chosen, chains, requestedSizeBytes: options.sizeBytes, log });
+  chosen.splice(0, chosen.length, ...reconciled.links);
   const generation = choice.generation + 1;
   const members = chosen.map((l) => memberId({ address: l.address, instanceId: l.instanceId ?? null }));
   await Promise.all(chosen.map((l) => l.setMembership({ generation, members })));
   log(`start: epoch ${epoch}, generation ${generation}, members ${members.join(', ')}`);
   const engine = new Engine({
     volumeName: options.volumeName,
-    sizeBytes: options.sizeBytes,
+    sizeBytes: reconciled.sizeBytes,
     epoch,
     generation,
     members: chosen,
