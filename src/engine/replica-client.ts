@@ -458,7 +458,7 @@ export class ReplicaClient implements ReplicaLink {
     await this.expect('expand', { op: 'expand', sizeBytes });
   }
 
-  async checksums(snapshotName: string, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
+  async checksums(snapshotName: string | null, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
     // The first request for a layer hashes all of it on the replica: a slow request by nature.
     return (await this.expect('checksums', { op: 'checksums', snapshotName, range }, 0, Math.max(this.timeoutMs, slowRequestTimeoutMs))).checksums;
   }

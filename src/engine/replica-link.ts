@@ -36,7 +36,8 @@ export interface ChainLink extends ReplicaLink {
   markRemoved(name: string): Promise<void>;
   purge(): Promise<readonly string[]>;
   revert(name: string): Promise<void>;
-  checksums(snapshotName: string, range: LayerExtent): Promise<readonly ChunkChecksum[]>;
+  /** Per-chunk checksums of a sealed layer, or of the head (null: computed on each request). */
+  checksums(snapshotName: string | null, range: LayerExtent): Promise<readonly ChunkChecksum[]>;
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]>;
   readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
   stageReset(): Promise<void>;

@@ -4,7 +4,9 @@
 // (offset in the chunk, length, kind: u64 little-endian each; kind 1 = data, 2 = zeros) followed by
 // the data bytes for a data range. A chunk the layer holds nothing of hashes the empty string.
 // Computed on first request and kept in `<extent file>.sum` (sealed layers never change; a purge
-// that merges layers writes a new extent file, so the old sums are dropped with it).
+// that merges layers writes a new extent file, so the old sums are dropped with it). The head's
+// are computed on every request and never kept: the head changes with every write (the engine
+// compares heads after an unclean stop, holding its range lock over the chunks it asks for).
 import { createHash } from 'node:crypto';
 import { blockSizeBytes, checksumChunkSizeBytes, checksumChunksPerRequestMax } from '../lib/limits.ts';
 import type { ChunkChecksum, LayerExtent } from './replica-store.ts';
@@ -17,10 +19,14 @@ import type { SnapshotRecord } from './replica-meta.ts';
 const emptyDigest = createHash('sha256').digest('hex');
 
 export interface ChecksumRequest {
-  readonly record: SnapshotRecord;
+  /** The sealed layer, or null for the head (its ranges() then cover the request's whole chunks). */
+  readonly record: SnapshotRecord | null;
+  /** The layer's data file. */
+  readonly dataFile: string;
   readonly range: LayerExtent;
   readonly volumeSizeBytes: number;
-  readonly ranges: () => Promise<LayerRange[]>;
+  /** The layer's ranges; a sealed layer's all of them, the head's those in blocks [b0, b1) at least. */
+  readonly ranges: (b0: number, b1: number) => Promise<LayerRange[]>;
   readonly read: (file: string, offsetBytes: number, lengthBytes: number) => Promise<Uint8Array>;
 }
 
@@ -68,9 +74,16 @@ export class LayerChecksums {
   }
 
   private async load(request: ChecksumRequest): Promise<Map<number, string>> {
+    if (request.record === null) {
+      const chunkBlocks = checksumChunkSizeBytes / blockSizeBytes;
+      const b0 = Math.floor(request.range.offsetBytes / checksumChunkSizeBytes) * chunkBlocks;
+      const b1 = Math.ceil((request.range.offsetBytes + request.range.lengthBytes) / checksumChunkSizeBytes) * chunkBlocks;
+      const ranges = await request.ranges(b0, b1);
+      return new Map((await computeDigests(request, ranges)).map((c) => [c.chunkIndex, Buffer.from(c.digest).toString('hex')]));
+    }
     const name = checksumFileName(request.record.extentFile);
     if (!this.computed.has(request.record.extentFile)) {
-      const chunks = await computeDigests(request);
+      const chunks = await computeDigests(request, await request.ranges(0, Infinity));
       const temp = `${name}.tmp`;
       await writeNewFile(this.ctx, temp, encodeChecksumFile(chunks, checksumChunkSizeBytes));
       await this.ctx.files.rename(joinPath(this.ctx.dir, temp), joinPath(this.ctx.dir, name));
@@ -87,8 +100,7 @@ export class LayerChecksums {
   }
 }
 
-async function computeDigests(request: ChecksumRequest): Promise<ChunkDigest[]> {
-  const ranges = await request.ranges();
+async function computeDigests(request: ChecksumRequest, ranges: readonly LayerRange[]): Promise<ChunkDigest[]> {
   const out: ChunkDigest[] = [];
   let chunk = -1;
   let hash = createHash('sha256');
@@ -112,7 +124,7 @@ async function computeDigests(request: ChecksumRequest): Promise<ChunkDigest[]> 
       descriptor.setBigUint64(8, BigInt(pieceEnd - from), true);
       descriptor.setBigUint64(16, r.kind === 'data' ? 1n : 2n, true);
       hash.update(new Uint8Array(descriptor.buffer));
-      if (r.kind === 'data') hash.update(await request.read(request.record.dataFile, from, pieceEnd - from));
+      if (r.kind === 'data') hash.update(await request.read(request.dataFile, from, pieceEnd - from));
       from = pieceEnd;
     }
   }

@@ -426,19 +426,19 @@ export class LayeredReplicaStore implements ReplicaStore {
     );
   }
 
-  checksums(snapshotName: string, range: LayerExtent): Promise<ChunkChecksum[]> {
-    return this.chainMutex.run(async () => {
-      this.checkUsable();
-      const record = this.snapshotRecord(snapshotName);
-      this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
-      return this.checksumFiles.checksums({
-        record,
-        range,
-        volumeSizeBytes: this.meta.sizeBytes,
-        ranges: () => this.sealedRanges(record),
-        read: (file, offset, length) => this.readFileRange(file, offset, length),
-      });
-    });
+  checksums(snapshotName: string | null, range: LayerExtent): Promise<ChunkChecksum[]> {
+    return this.chainMutex.run(() =>
+      this.gate.runShared(async () => {
+        this.checkUsable();
+        const record = snapshotName === null ? null : this.snapshotRecord(snapshotName);
+        this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
+        return this.checksumFiles.checksums({
+          record, range, volumeSizeBytes: this.meta.sizeBytes, dataFile: record?.dataFile ?? this.meta.head.dataFile,
+          ranges: (b0, b1) => (record === null ? Promise.resolve(this.headRanges(b0, b1)) : this.sealedRanges(record)),
+          read: (file, offset, length) => this.readFileRange(file, offset, length),
+        });
+      }),
+    );
   }
 
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]> {

@@ -59,8 +59,11 @@ export interface ReplicaStore {
   /** Start a new empty head over the named snapshot (the old head's data is dropped). */
   revert(snapshotName: string): Promise<void>;
   expand(sizeBytes: number): Promise<void>;
-  /** Per-chunk checksums of a sealed layer's own content (allocation map + data) over a range. */
-  checksums(snapshotName: string, range: LayerExtent): Promise<ChunkChecksum[]>;
+  /**
+   * Per-chunk checksums of a layer's own content (allocation map + data) over a range: a sealed
+   * layer's (computed once, kept), or the head's (null: computed on every request, never kept).
+   */
+  checksums(snapshotName: string | null, range: LayerExtent): Promise<ChunkChecksum[]>;
   /** Ranges one layer holds itself (null: the head), within a range, whole blocks, with their kind. */
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]>;
   /** Read from one layer's own data (holes as zeros), for rebuild and backup. */

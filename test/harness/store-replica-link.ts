@@ -58,7 +58,7 @@ export class StoreReplicaLink implements ChainLink {
   revert(name: string): Promise<void> {
     return this.store.revert(name);
   }
-  checksums(snapshotName: string, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
+  checksums(snapshotName: string | null, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
     return this.store.checksums(snapshotName, range);
   }
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]> {

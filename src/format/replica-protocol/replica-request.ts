@@ -44,7 +44,8 @@ export type ReplicaRequest =
   | { readonly op: 'purge' }
   | { readonly op: 'revert'; readonly name: string }
   | { readonly op: 'expand'; readonly sizeBytes: number }
-  | { readonly op: 'checksums'; readonly snapshotName: string; readonly range: LayerExtent }
+  /** Per-chunk checksums of a sealed layer, or of the head (snapshotName null). */
+  | { readonly op: 'checksums'; readonly snapshotName: string | null; readonly range: LayerExtent }
   | { readonly op: 'layer_extents'; readonly layerName: string | null; readonly range: LayerExtent }
   | {
       readonly op: 'read_layer';
@@ -295,7 +296,7 @@ function decodeBody(frame: ReplicaFrame, op: ReplicaOp): ReplicaRequest {
     }
     case 'checksums': {
       const object = controlObject(frame, op);
-      return { op, snapshotName: asName(field(object, 'snapshot'), 'snapshot'), range: jsonRange(object) };
+      return { op, snapshotName: asLayerName(field(object, 'snapshot'), 'snapshot'), range: jsonRange(object) };
     }
     case 'layer_extents': {
       const object = controlObject(frame, op);
