@@ -152,8 +152,10 @@ test('ownership: one manager owns an object; when its lease expires another take
   const ids = ['m1', 'm2'];
   const keepers = ids.map((id, i) => new LeaseKeeper(stores[i]!, { name: managerLeaseName(id), holder: id, ttlMs, timers: leaseTimers[i]! }));
   for (const keeper of keepers) assert.equal(await keeper.start(), 'held');
+  const claims: string[] = [];
   const harnesses = await Promise.all(ids.map((self, i) => startHarness(stores[i]!, {
-    timers: resyncTimers[i]!, resyncMs: 1000, ownership: { self, isLive: leaseLiveness(stores[i]!) },
+    timers: resyncTimers[i]!, resyncMs: 1000,
+    ownership: { self, isLive: leaseLiveness(stores[i]!), onClaim: (name, reason) => claims.push(`${self} ${name}: ${reason}`) },
   })));
   try {
     await stores[0]!.create(volume('v', 2));
@@ -171,6 +173,8 @@ test('ownership: one manager owns an object; when its lease expires another take
     assert.equal(await stores[survivor]!.getLease(managerLeaseName(first)), null);
     // Its periodic resync notices the dead owner and takes the volume over.
     await waitUntil('the takeover', async () => ownerIdOf(await stores[survivor]!.get('Volume', 'v')) === ids[survivor], { step: () => resyncTimers[survivor]!.advance(1000) });
+    // Each ownership change is reported with its reason (the volume controller logs it).
+    assert.deepEqual(claims, [`${first} v: it had no owner`, `${ids[survivor]!} v: owner ${first} is not alive (its lease expired)`]);
     await stores[survivor]!.update({ ...(await stores[survivor]!.get('Volume', 'v')), spec: { replicas: 1 } });
     await waitUntil('the new owner to reconcile', () => converged(stores[survivor]!, 'v', 1));
   } finally {
