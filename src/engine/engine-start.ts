@@ -11,6 +11,7 @@ import type { ChainInfo } from '../format/replica-chain.ts';
 import type { ReplicaLink } from './replica-link.ts';
 import { chooseSalvageReplicas } from './salvage-choice.ts';
 import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
+import { repairAfterStart } from './start-repair.ts';
 
 export interface EngineStartOptions {
   readonly volumeName: string;
@@ -101,5 +102,9 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
     log,
     ...(options.minimumWriteReplicas === undefined ? {} : { minimumWriteReplicas: options.minimumWriteReplicas }),
   });
+  // The chosen replicas may differ where writes were in flight at an unclean stop: compare them
+  // with the read source and repair them in the background (DESIGN §2.8 rule 7); reads stay on
+  // the source until that is done.
+  engine.runStartRepair(() => repairAfterStart({ engine, clock: options.clock, log }));
   return { engine, stale: choice.stale, unreachable: choice.unreachable, reason: choice.reason, possiblyLost };
 }

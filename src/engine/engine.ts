@@ -24,6 +24,7 @@ import type { SnapshotOptions } from '../format/replica-chain.ts';
 import { IoStats, type IoStatsSnapshot } from './io-stats.ts';
 import { RangeLock } from './range-lock.ts';
 import { SnapshotPins } from './snapshot-pins.ts';
+import type { StartRepairProgress } from './start-repair-progress.ts';
 import type { ReplicaLink } from './replica-link.ts';
 import type { ReplicaMode } from './replica-mode.ts';
 import { WriteBarrier } from './write-barrier.ts';
@@ -59,6 +60,8 @@ export interface EngineStatus {
   readonly flush: IoStatsSnapshot;
   /** Rebuilds running or finished in this engine's life, by replica address. */
   readonly rebuilds: readonly RebuildProgress[];
+  /** The comparison and repair of the replicas after this start (start-repair.ts); null before it began. */
+  readonly startRepair: StartRepairProgress | null;
 }
 
 /** Progress of one rebuild (rebuild.ts fills it in). */
@@ -113,6 +116,13 @@ export class Engine implements BlockDevice {
   chainBusy: string | null = null;
   /** Snapshots a backup is reading: purge and delete refuse to touch them (snapshot-pins.ts). */
   readonly pins = new SnapshotPins();
+  /** Progress of the comparison of the replicas after start (start-repair.ts sets and updates it). */
+  startRepair: StartRepairProgress | null = null;
+  /** Settles when that comparison is over; snapshots and rebuilds wait for it. */
+  private startRepairRun: Promise<void> = Promise.resolve();
+  /** False until the replicas are known equal: every read goes to the read source (DESIGN §2.8 rule 7). */
+  private readsSpread = false;
+  private nextReader = 0;
 
   constructor(options: EngineOptions) {
     assert(options.members.length > 0, 'an engine needs at least one replica');
@@ -145,6 +155,7 @@ export class Engine implements BlockDevice {
       write: this.writeStats.snapshot(),
       flush: this.flushStats.snapshot(),
       rebuilds: [...this.rebuilds.values()].map((r) => ({ ...r })),
+      startRepair: this.startRepair === null ? null : { ...this.startRepair, replicas: [...this.startRepair.replicas] },
     };
   }
 
@@ -221,6 +232,8 @@ export class Engine implements BlockDevice {
   /** Take a snapshot on every replica of the write set under the write barrier. */
   async snapshot(options: SnapshotOptions): Promise<void> {
     this.assertOpen();
+    // A snapshot would seal heads that may still differ: it waits for the comparison after start.
+    await this.startRepairRun;
     await this.barrier.exclusive(async () => {
       await this.fanOut((link) => link.snapshot(options));
     });
@@ -331,6 +344,42 @@ export class Engine implements BlockDevice {
     });
   }
 
+  /**
+   * Run the comparison of the replicas after start (start-repair.ts) in the background. `run`
+   * reports its outcome in startRepair and never rejects; whenStartRepairDone() waits for it.
+   */
+  runStartRepair(run: () => Promise<unknown>): void {
+    this.startRepairRun = run().then(
+      () => undefined,
+      (error: unknown) => this.log(`start repair: ${toError(error).message}`),
+    );
+  }
+
+  whenStartRepairDone(): Promise<void> {
+    return this.startRepairRun;
+  }
+
+  /** The rw replicas are known to hold the same data: reads may go to any of them from now on. */
+  spreadReads(): void {
+    this.readsSpread = true;
+  }
+
+  /**
+   * Run `work` with the blocks of [offsetBytes, offsetBytes + lengthBytes) to itself: client writes
+   * to them wait (range lock), and no snapshot or expansion runs (the barrier, shared).
+   */
+  async withRangeHeld<T>(offsetBytes: number, lengthBytes: number, work: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return this.barrier.shared(async () => {
+      const release = await this.lock.acquire(roundDown(offsetBytes), roundUp(offsetBytes + lengthBytes) - roundDown(offsetBytes));
+      try {
+        return await work();
+      } finally {
+        release();
+      }
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -425,19 +474,45 @@ export class Engine implements BlockDevice {
     }
   }
 
-  /** Reads from the read source (the first rw replica), failing over to the next on error. */
+  /**
+   * Reads from one rw replica, failing over to the next on error. A read never drops the last rw
+   * replica: the client gets the error instead (issue #9: reads that timed out on a loaded machine
+   * dropped every healthy replica in turn, and the volume could serve nothing more).
+   */
   private async readFromRw(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
     for (;;) {
-      // Reads stay on one replica so that repeated reads of a block never alternate between the
-      // old and new data of a write that was in flight at a crash (DESIGN §2.8 rule 7).
-      const source = this.members.find((m) => m.mode === 'rw');
+      const source = this.readSource();
       if (source === undefined) throw new IoError('io', `Volume ${this.volumeName} has no rw replica to read from`);
       try {
         return await source.link.read(offsetBytes, lengthBytes);
       } catch (error) {
+        // No await between this check and fail() moving it to 'err': two reads failing at once
+        // cannot both see two rw replicas and drop both.
+        if (source.mode === 'rw' && this.rwCount() <= 1) {
+          throw new IoError('io', `Cannot read ${lengthBytes} bytes at ${offsetBytes} from ${source.link.address}, the last rw replica: ${toError(error).message}`, { cause: error });
+        }
         await this.fail([{ member: source, error }]);
       }
     }
+  }
+
+  /**
+   * Until the replicas are known equal (start-repair.ts), the first rw replica: repeated reads of a
+   * block never alternate between the old and new data of a write that was in flight at a crash
+   * (DESIGN §2.8 rule 7). Then the rw replicas in turn.
+   */
+  private readSource(): EngineMember | undefined {
+    if (!this.readsSpread) return this.members.find((m) => m.mode === 'rw');
+    const count = this.members.length;
+    for (let i = 0; i < count; i++) {
+      const at = (this.nextReader + i) % count;
+      const member = this.members[at]!;
+      if (member.mode === 'rw') {
+        this.nextReader = (at + 1) % count;
+        return member;
+      }
+    }
+    return undefined;
   }
 
   private writeSet(): EngineMember[] {

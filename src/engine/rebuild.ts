@@ -48,6 +48,8 @@ interface LayerPlan {
 /** Add `target` and rebuild it. Resolves with the finished progress record; rejects if the rebuild failed. */
 export async function rebuildReplica(options: RebuildOptions): Promise<RebuildProgress> {
   const { engine, target, clock } = options;
+  // The rebuild's join snapshot would seal heads that may still differ after an unclean stop.
+  await engine.whenStartRepairDone();
   if (engine.chainBusy !== null) throw new IoError('invalid_argument', `Cannot rebuild ${target.address}: ${engine.chainBusy} is running`);
   const progress: RebuildProgress = {
     address: target.address,

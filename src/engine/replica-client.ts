@@ -5,7 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { ShorthornError } from '../lib/errors.ts';
 import { assert } from '../lib/assert.ts';
-import { replicaClientQueueMax, replicaInflightMax, replicaRequestTimeoutMs, slowRequestTimeoutMs } from '../lib/limits.ts';
+import { replicaClientQueueMax, replicaInflightMax, replicaRequestFloorBytesPerSecond, replicaRequestTimeoutMs, slowRequestTimeoutMs } from '../lib/limits.ts';
 import type { ChainInfo, ChunkChecksum, LayerExtent, ReceivedLayerSpec, SnapshotOptions, StagedExtentSource } from '../format/replica-chain.ts';
 import { ReplicaFrameDecoder } from '../format/replica-protocol/replica-frame-decoder.ts';
 import { encodeReplicaRequest, type ReplicaRequest } from '../format/replica-protocol/replica-request.ts';
@@ -29,6 +29,11 @@ export class ReplicaClientError extends ShorthornError<ReplicaClientErrorCode> {
     super(code, message, options);
     this.replicaEpoch = options?.replicaEpoch;
   }
+}
+
+/** A request's deadline: the base timeout plus the time its bytes take at the floor bandwidth (issue #9). */
+export function replicaRequestDeadlineMs(baseTimeoutMs: number, bytes: number): number {
+  return baseTimeoutMs + Math.ceil((bytes * 1000) / replicaRequestFloorBytesPerSecond);
 }
 
 export type ReplicaEndpoint = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
@@ -365,11 +370,11 @@ export class ReplicaClient implements ReplicaLink {
   // read and write are the hot path: no async wrappers, the reply's data goes straight to the
   // caller (receive() has checked the reply's op and length against the request).
   read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
-    return this.call({ op: 'read', offsetBytes, lengthBytes }, bodyData, { expectedBytes: lengthBytes });
+    return this.call({ op: 'read', offsetBytes, lengthBytes }, bodyData, { expectedBytes: lengthBytes, timeoutMs: replicaRequestDeadlineMs(this.timeoutMs, lengthBytes) });
   }
 
   write(offsetBytes: number, data: Uint8Array): Promise<void> {
-    return this.call({ op: 'write', offsetBytes, data }, nothing);
+    return this.call({ op: 'write', offsetBytes, data }, nothing, { timeoutMs: replicaRequestDeadlineMs(this.timeoutMs, data.length) });
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void> {
@@ -480,7 +485,7 @@ export class ReplicaClient implements ReplicaLink {
   }
 
   async readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
-    return (await this.expect('read_layer', { op: 'read_layer', layerName, offsetBytes, lengthBytes }, lengthBytes)).data;
+    return (await this.expect('read_layer', { op: 'read_layer', layerName, offsetBytes, lengthBytes }, lengthBytes, replicaRequestDeadlineMs(this.timeoutMs, lengthBytes))).data;
   }
 
   async stageReset(): Promise<void> {
@@ -492,7 +497,7 @@ export class ReplicaClient implements ReplicaLink {
   }
 
   async stageWrite(layerName: string, offsetBytes: number, data: Uint8Array): Promise<void> {
-    await this.expect('stage_write', { op: 'stage_write', layerName, offsetBytes, data });
+    await this.expect('stage_write', { op: 'stage_write', layerName, offsetBytes, data }, 0, replicaRequestDeadlineMs(this.timeoutMs, data.length));
   }
 
   async stageExtent(layerName: string, range: LayerExtent, source: StagedExtentSource): Promise<void> {

@@ -48,6 +48,12 @@ export const nbdBlockStatusDescriptorsMax = 4096;
 export const nbdHandshakeTimeoutMs = 30_000;
 /** Default per-request timeout between engine and replica. */
 export const replicaRequestTimeoutMs = 8000;
+/**
+ * The slowest a replica may move a request's data before the engine calls it dead: a read or
+ * write of N bytes gets the request timeout plus N at this rate (32 MiB: +8 s). A 16 MiB read on a
+ * loaded machine once outlived a flat 2 s timeout and every healthy replica was dropped (issue #9).
+ */
+export const replicaRequestFloorBytesPerSecond = 4 * 1024 * 1024;
 /** Replica client: deadline of requests whose work grows with the data (checksums of a whole layer,
  * installing rebuilt layers, purge). */
 export const slowRequestTimeoutMs = 10 * 60_000;

@@ -4,7 +4,7 @@
 // client, a reset connection fails every pending request with 'disconnected' and stays broken.
 //
 // `bug` plants a deliberate defect, so tests can show that the checker catches broken links.
-import type { ChainInfo, SnapshotOptions } from '../../src/format/replica-chain.ts';
+import type { ChainInfo, ChunkChecksum, LayerExtent, SnapshotOptions } from '../../src/format/replica-chain.ts';
 import { ReplicaFrameDecoder } from '../../src/format/replica-protocol/replica-frame-decoder.ts';
 import { encodeReplicaRequest, type ReplicaRequest } from '../../src/format/replica-protocol/replica-request.ts';
 import { decodeReplicaReply, type ReplicaReplyBody } from '../../src/format/replica-protocol/replica-reply.ts';
@@ -211,6 +211,17 @@ export class SimReplicaLink implements ReplicaLink, ServerEnd {
 
   async expand(sizeBytes: number): Promise<void> {
     await this.expect('expand', { op: 'expand', sizeBytes });
+  }
+
+  /** The head's extents (the engine's comparison after start); one reply is enough for simulated volumes. */
+  async layerExtents(layerName: null, range: LayerExtent): Promise<LayerExtent[]> {
+    const reply = await this.expect('layer_extents', { op: 'layer_extents', layerName, range });
+    if (reply.endOffsetBytes !== range.offsetBytes + range.lengthBytes) throw new ReplicaClientError('protocol', `Replica ${this.address}: layer_extents cut short`);
+    return [...reply.extents];
+  }
+
+  async checksums(snapshotName: null, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
+    return (await this.expect('checksums', { op: 'checksums', snapshotName, range })).checksums;
   }
 
   close(): Promise<void> {
