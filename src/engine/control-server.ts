@@ -12,7 +12,7 @@
 //   POST   /v1/snapshots/revert {name}     → revert (refused while NBD clients are connected)
 //   POST   /v1/rebuilds {address, bandwidthBytesPerSecond?} → add a replica and rebuild it (202)
 //   GET    /v1/rebuilds                    → rebuild progress
-//   POST   /v1/scrub {markErr?}            → compare sealed layers across replicas
+//   POST   /v1/scrub {markErr?, verifyData?} → compare sealed layers across replicas, and each replica's data with its own checksums
 //   POST   /v1/backups {backupName, snapshotName, targetURL, …} → back up a snapshot (202)
 //   GET    /v1/backups, /v1/backups/NAME   → backup jobs and their progress
 //   POST   /v1/restore {targetURL, backupVolumeName, backupName, …} → restore into this volume (202)
@@ -145,9 +145,12 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       return new Accepted({ address, joinSnapshot: joinName });
     }
     case 'POST /v1/scrub': {
-      const markErr = (await readJson(request))['markErr'] ?? false;
+      const body = await readJson(request);
+      const markErr = body['markErr'] ?? false;
+      const verifyData = body['verifyData'] ?? true;
       if (typeof markErr !== 'boolean') throw new ControlApiError('bad_request', 'markErr must be a boolean');
-      return scrubVolume(engine, { markErr });
+      if (typeof verifyData !== 'boolean') throw new ControlApiError('bad_request', 'verifyData must be a boolean');
+      return scrubVolume(engine, { markErr, verifyData });
     }
     case 'POST /v1/backups': {
       const job = await backups(options).startBackup(parseBackupRequest(await readJson(request)));

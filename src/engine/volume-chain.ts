@@ -3,10 +3,12 @@
 // I/O continues), revert (every replica, under the barrier, with no client attached), and scrub
 // (compare per-chunk checksums of sealed layers across the rw replicas).
 import { IoError } from '../lib/errors.ts';
+import { checksumChunkSizeBytes } from '../lib/limits.ts';
 import type { ChainInfo, ChecksumState, SnapshotKind } from '../format/replica-chain.ts';
 import type { Engine } from './engine.ts';
 import { isChainLink, type ChainLink, type ReplicaLink } from './replica-link.ts';
 import { allChecksums } from './rebuild.ts';
+import { verifyLayerData } from './layer-verify.ts';
 
 export interface SnapshotNode {
   readonly name: string;
@@ -115,10 +117,19 @@ export interface ScrubReport {
   readonly markedErr: readonly string[];
   /** False with one rw replica: nothing to compare with, and nothing is ever "repaired" by guessing. */
   readonly comparable: boolean;
+  /**
+   * Chunks whose data on a replica no longer hashes to the checksum that replica stored when it
+   * computed it (layer-verify.ts): corruption found by the replica's own record, with or without
+   * other replicas. `healthyElsewhere`: another rw replica's copy of the chunk verified and agrees
+   * with the majority (only then is the corrupt one counted in `disagreeing`).
+   */
+  readonly corrupt: readonly { layer: string; offsetBytes: number; replica: string; healthyElsewhere: boolean }[];
+  /** Bytes of layer data read to verify (0 when verifyData is false). */
+  readonly bytesVerified: number;
 }
 
 /** Compare every chunk of every sealed layer common to the rw replicas; optionally fail the minority. */
-export async function scrubVolume(engine: Engine, options: { markErr: boolean }): Promise<ScrubReport> {
+export async function scrubVolume(engine: Engine, options: { markErr: boolean; verifyData?: boolean }): Promise<ScrubReport> {
   checkNotBusy(engine, 'scrub');
   const links = engine.rwLinks().map(chainLink);
   if (links.length === 0) throw new IoError('io', `Volume ${engine.volumeName} has no rw replica`);
@@ -129,20 +140,40 @@ export async function scrubVolume(engine: Engine, options: { markErr: boolean })
     const mismatches: { layer: string; offsetBytes: number; replicas: string[]; majority: boolean }[] = [];
     const disagreeing = new Set<string>();
     let chunksChecked = 0;
+    const corrupt: { layer: string; offsetBytes: number; replica: string; healthyElsewhere: boolean }[] = [];
+    let bytesVerified = 0;
     for (const layer of common) {
-      const sums = await Promise.all(links.map((l) => allChecksums(l, layer, chains[0]!.sizeBytes)));
+      const sizeBytes = chains[0]!.sizeBytes;
+      const sums = await Promise.all(links.map((l) => allChecksums(l, layer, sizeBytes)));
       const chunks = sums[0]!.length;
+      const majorityDigest = new Map<number, string>();
       for (let i = 0; i < chunks; i++) {
         chunksChecked++;
         const votes = new Map<string, string[]>();
         sums.forEach((s, r) => votes.set(s[i]?.digest ?? '', [...(votes.get(s[i]?.digest ?? '') ?? []), links[r]!.address]));
+        const ranked = [...votes.entries()].sort((a, b) => b[1].length - a[1].length);
+        const majority = ranked[0]![1].length * 2 > links.length;
+        if (majority) majorityDigest.set(i, ranked[0]![0]);
         if (votes.size === 1) continue;
-        const ranked = [...votes.values()].sort((a, b) => b.length - a.length);
-        const majority = ranked[0]!.length * 2 > links.length;
-        const minority = majority ? ranked.slice(1).flat() : ranked.flat();
+        const minority = majority ? ranked.slice(1).flatMap((v) => v[1]) : ranked.flatMap((v) => v[1]);
         if (majority) minority.forEach((a) => disagreeing.add(a));
         mismatches.push({ layer, offsetBytes: sums[0]![i]!.offsetBytes, replicas: minority, majority });
       }
+      if (options.verifyData === false) continue;
+      // Each replica's data against its own stored checksums: the only check one replica can do alone.
+      const verified = await Promise.all(links.map((link, r) => verifyLayerData({ link, layer, sizeBytes, stored: sums[r]! })));
+      bytesVerified += verified.reduce((n, v) => n + v.bytesRead, 0);
+      verified.forEach((v, r) => {
+        for (const offsetBytes of v.corruptOffsets) {
+          const i = Math.floor(offsetBytes / checksumChunkSizeBytes);
+          // A healthy copy elsewhere: another replica whose data verified there and whose digest is the majority's.
+          const healthyElsewhere = links.some(
+            (_, o) => o !== r && !verified[o]!.corruptOffsets.includes(offsetBytes) && majorityDigest.get(i) === sums[o]![i]?.digest,
+          );
+          corrupt.push({ layer, offsetBytes, replica: links[r]!.address, healthyElsewhere });
+          if (healthyElsewhere) disagreeing.add(links[r]!.address);
+        }
+      });
     }
     const markedErr: string[] = [];
     if (options.markErr) {
@@ -151,7 +182,17 @@ export async function scrubVolume(engine: Engine, options: { markErr: boolean })
         markedErr.push(address);
       }
     }
-    return { replicas: links.map((l) => l.address), layersChecked: common.length, chunksChecked, mismatches, disagreeing: [...disagreeing], markedErr, comparable: links.length > 1 };
+    return {
+      replicas: links.map((l) => l.address),
+      layersChecked: common.length,
+      chunksChecked,
+      mismatches,
+      disagreeing: [...disagreeing],
+      markedErr,
+      comparable: links.length > 1,
+      corrupt,
+      bytesVerified,
+    };
   } finally {
     engine.chainBusy = null;
   }

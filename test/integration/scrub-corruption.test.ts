@@ -1,0 +1,115 @@
+// Scrub against bytes flipped in a sealed layer's file on disk (real replica and engine
+// processes): with one replica the corruption is reported from the replica's own stored checksums
+// and nothing is marked or "repaired"; with three, the replica whose data no longer matches its
+// checksums is named and, with markErr, taken out of the write set while the other two stay.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run, stopAll, withTempDir } from '../harness/daemon.ts';
+import { engineStatus, startCluster, type Cluster } from '../harness/volume.ts';
+
+const mib = 1024 * 1024;
+const sizeBytes = 32 * mib;
+const pattern = 0x5c;
+const flipAtBytes = 5 * mib + 12345;
+
+after(stopAll);
+
+interface ScrubReport {
+  replicas: string[];
+  mismatches: unknown[];
+  disagreeing: string[];
+  markedErr: string[];
+  comparable: boolean;
+  corrupt: { layer: string; offsetBytes: number; replica: string; healthyElsewhere: boolean }[];
+  bytesVerified: number;
+}
+
+async function control(cluster: Cluster, method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${cluster.engine.controlUrl}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  const json: unknown = await response.json();
+  assert.ok(response.ok, `${method} ${path}: HTTP ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** The sealed layer's data file: after one snapshot of a written volume, the only data file with blocks allocated. */
+async function sealedDataFile(replicaDir: string): Promise<string> {
+  const files: string[] = [];
+  for (const name of await readdir(replicaDir)) {
+    if (name.endsWith('.data') && (await stat(join(replicaDir, name))).blocks > 0) files.push(join(replicaDir, name));
+  }
+  assert.equal(files.length, 1, `data files with blocks in ${replicaDir}: ${files.join(', ')}`);
+  return files[0]!;
+}
+
+/** Flip one byte of the sealed layer behind the replica's back (a bit rot the disk did not report). */
+async function flipByte(replicaDir: string): Promise<void> {
+  const handle = await open(await sealedDataFile(replicaDir), 'r+');
+  try {
+    const byte = new Uint8Array(1);
+    await handle.read(byte, 0, 1, flipAtBytes);
+    assert.equal(byte[0], pattern, 'the byte to flip is not where the pattern was written');
+    byte[0] = pattern ^ 0xff;
+    await handle.write(byte, 0, 1, flipAtBytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function prepare(dir: string, replicaCount: number): Promise<Cluster> {
+  const cluster = await startCluster({ dir, volume: 'scrubvol', sizeBytes, replicaCount });
+  await run('qemu-io', ['-f', 'raw', '-c', `write -P ${pattern} 4M 8M`, '-c', 'flush', cluster.engine.uri]);
+  await control(cluster, 'POST', '/v1/snapshots', { name: 's1' });
+  // The first scrub computes and stores every sealed layer's checksums, from good data.
+  const clean = (await control(cluster, 'POST', '/v1/scrub', {})) as ScrubReport;
+  assert.deepEqual(clean.corrupt, []);
+  assert.deepEqual(clean.mismatches, []);
+  assert.equal(clean.bytesVerified, 8 * mib * replicaCount);
+  return cluster;
+}
+
+test('one replica: a flipped byte in a sealed layer is reported, nothing is marked or repaired', async () => {
+  await withTempDir('scrub-one', async (dir) => {
+    const cluster = await prepare(dir, 1);
+    await flipByte(cluster.replicas[0]!.dir);
+    const report = (await control(cluster, 'POST', '/v1/scrub', { markErr: true })) as ScrubReport;
+    assert.equal(report.comparable, false);
+    assert.deepEqual(report.corrupt, [{ layer: 's1', offsetBytes: 4 * mib, replica: cluster.replicas[0]!.address, healthyElsewhere: false }]);
+    assert.deepEqual(report.disagreeing, []);
+    assert.deepEqual(report.markedErr, []);
+    assert.equal((await engineStatus(cluster.engine)).replicas[0]!.mode, 'rw');
+    // Not repaired: the flipped byte still reads back flipped.
+    const { stdout } = await run('qemu-io', ['-f', 'raw', '-c', `read -P ${pattern ^ 0xff} ${flipAtBytes} 1`, cluster.engine.uri]);
+    assert.doesNotMatch(stdout, /Pattern verification failed/);
+    await stopAll();
+  });
+});
+
+test('three replicas: the replica whose data fails its own checksums is the odd one out and leaves with markErr', async () => {
+  await withTempDir('scrub-three', async (dir) => {
+    const cluster = await prepare(dir, 3);
+    const bad = cluster.replicas[1]!;
+    await flipByte(bad.dir);
+    const report = (await control(cluster, 'POST', '/v1/scrub', { markErr: true })) as ScrubReport;
+    assert.equal(report.comparable, true);
+    // The stored checksums all agree (computed before the flip); only the data check sees it.
+    assert.deepEqual(report.mismatches, []);
+    assert.deepEqual(report.corrupt, [{ layer: 's1', offsetBytes: 4 * mib, replica: bad.address, healthyElsewhere: true }]);
+    assert.deepEqual(report.disagreeing, [bad.address]);
+    assert.deepEqual(report.markedErr, [bad.address]);
+    const modes = Object.fromEntries((await engineStatus(cluster.engine)).replicas.map((r) => [r.address, r.mode]));
+    assert.deepEqual(
+      cluster.replicas.map((r) => modes[r.address]),
+      cluster.replicas.map((r) => (r === bad ? 'err' : 'rw')),
+    );
+    // Reads come from the healthy replicas: the pattern is intact.
+    const { stdout } = await run('qemu-io', ['-f', 'raw', '-c', `read -P ${pattern} 4M 8M`, cluster.engine.uri]);
+    assert.doesNotMatch(stdout, /Pattern verification failed/);
+    await stopAll();
+  });
+});
