@@ -49,4 +49,8 @@ test('restore requests: good and hostile', () => {
   refused({ targetURL: 'vfs:///backups', backupName: 'backup-1' }, /backupVolumeName/, parseRestoreRequest);
   refused({ ...restore, snapshotName: 's1' }, /unknown field/, parseRestoreRequest);
   refused({ ...restore, credentials: { AWS_SECRET_ACCESS_KEY: 7 } }, /credentials/, parseRestoreRequest);
+  // A DR volume's incremental restore names the backup it holds.
+  assert.deepEqual(parseRestoreRequest({ ...restore, fromBackupName: 'backup-0' }), { ...restore, fromBackupName: 'backup-0' });
+  refused({ ...restore, fromBackupName: '../backup-0' }, /fromBackupName/, parseRestoreRequest);
+  refused({ ...restore, fromBackupName: 3 }, /fromBackupName/, parseRestoreRequest);
 });

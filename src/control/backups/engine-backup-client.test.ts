@@ -46,6 +46,10 @@ test('refusals, nonsense and oversized answers are typed errors', async () => {
   await assert.rejects(httpEngineBackupApi.restoreStatus(address), codeOf('bad_response'));
   answers.set('GET /v1/restore', { status: 200, body: '{"state":"sleeping","progressPercent":0}' });
   await assert.rejects(httpEngineBackupApi.restoreStatus(address), codeOf('bad_response'));
+  answers.set('GET /v1/restore', { status: 200, body: '{"state":"completed","progressPercent":100,"backupName":"b2","mode":"sideways"}' });
+  await assert.rejects(httpEngineBackupApi.restoreStatus(address), codeOf('bad_response'));
+  answers.set('GET /v1/restore', { status: 200, body: '{"state":"completed","progressPercent":100,"backupName":"b2","fromBackupName":"b1","mode":"incremental","blocksFetched":3,"blocksZeroed":1}' });
+  assert.deepEqual(await httpEngineBackupApi.restoreStatus(address), { state: 'completed', progressPercent: 100, backupName: 'b2', fromBackupName: 'b1', mode: 'incremental', blocksFetched: 3, blocksZeroed: 1 });
 });
 
 test('an engine that is not there is unreachable', async () => {
