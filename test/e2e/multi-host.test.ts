@@ -77,6 +77,7 @@ function replicaMeta(replica: Replica): { epoch: number; generation: number } {
 test('four hosts in network namespaces: a host cut off loses its replica to the spare host; it comes back stale and is not used', async () => {
   hosts = await createNetnsHosts(4);
   const [h1, h2, h3, h4] = hosts.hosts as [NetnsHost, NetnsHost, NetnsHost, NetnsHost];
+  const testStart = Date.now();
   await withTempDir('multi-host', async (dir) => {
     dataDir = dir;
     const daemons = new Map<string, Daemon>();
@@ -104,18 +105,25 @@ test('four hosts in network namespaces: a host cut off loses its replica to the 
       store = new EtcdStore({ endpoints: [etcdUrl], requestTimeoutMs: 5000 });
       const storeArg = `etcd:${etcdUrl}`;
 
+      // Every daemon at once: loading Node dominates start-up on a busy machine.
+      const starting: Promise<void>[] = [];
       for (const host of hosts!.hosts) {
         const node = `node-${host.index}`;
         const disk = join(dir, `${node}-disk`);
         await mkdir(disk, { recursive: true });
-        daemons.set(`agent ${node}`, await startInHost(host, [
+        starting.push(startInHost(host, [
           'node', '--name', node, '--data', join(dir, node), '--store', storeArg, '--disk', disk, '--address', host.address,
           '--port-range', '10000-10100', '--sync-interval-ms', '200', '--restart-backoff-ms', '200', '--lease-ttl-ms', String(leaseTtlMs),
-        ], /node agent running/));
-        daemons.set(`manager ${node}`, await startInHost(host, ['manager', '--store', storeArg, '--id', node, '--lease-ttl-ms', String(leaseTtlMs)], /manager running/));
+        ], /node agent running/).then((d) => void daemons.set(`agent ${node}`, d)));
+        starting.push(startInHost(host, ['manager', '--store', storeArg, '--id', node, '--lease-ttl-ms', String(leaseTtlMs)], /manager running/)
+          .then((d) => void daemons.set(`manager ${node}`, d)));
       }
-      const api = await startInHost(h1, ['api', '--store', storeArg, '--data', join(dir, 'api'), '--host', h1.address, '--port', '9500'], /listening on/);
-      daemons.set('api', api);
+      starting.push(startInHost(h1, ['api', '--store', storeArg, '--data', join(dir, 'api'), '--host', h1.address, '--port', '9500'], /listening on/)
+        .then((d) => void daemons.set('api', d)));
+      // allSettled: a daemon still starting when another failed must be registered before stopAll.
+      const failedStart = (await Promise.allSettled(starting)).find((r) => r.status === 'rejected');
+      if (failedStart !== undefined) throw failedStart.reason;
+      const startedMs = Date.now() - testStart;
       // The test reaches the API from the root namespace, through the bridge.
       const client = new ShorthornClient({ baseUrl: `http://${h1.address}:9500`, token: readFileSync(join(dir, 'api', 'api-token'), 'utf8').trim() });
       const managerOutput = (): string => [...daemons].filter(([n]) => n.startsWith('manager')).map(([, d]) => d.output()).join('\n');
@@ -187,7 +195,7 @@ test('four hosts in network namespaces: a host cut off loses its replica to the 
       assert.ok(source.startsWith(`${h1.address}:`) || source.startsWith(`${h2.address}:`), `rebuilt from a replica on host 1 or 2, not ${source}`);
       assert.equal(replacement.status?.ip, h4.address);
       await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 0 2M', '-c', 'read -P 0x3d 2M 2M', '-c', 'read -P 0x4d 4M 4M', uri]);
-      process.stdout.write(`cut at ${cutAt.toISOString()}, degraded at ${degradedAt}, healthy again after ${healedMs} ms\n`);
+      process.stdout.write(`daemons up after ${startedMs} ms; cut at ${cutAt.toISOString()}, degraded at ${degradedAt}, healthy again after ${healedMs} ms\n`);
 
       // ---- host 3 comes back ----
       await hosts!.setLink(h3, true);
@@ -237,6 +245,7 @@ test('four hosts in network namespaces: a host cut off loses its replica to the 
         }
       }, 120_000);
       assert.equal((await getVolume()).status?.robustness, 'healthy');
+      process.stdout.write(`stale replica gone ${Date.now() - cutAt.getTime()} ms after the cut; test ${Date.now() - testStart} ms\n`);
     } catch (error) {
       process.stderr.write(`${dump()}\n`);
       throw error;
