@@ -104,13 +104,19 @@ export class ScenarioCluster {
     this.note(`replica ${replica.index} (${replica.address}) started${faults === undefined ? '' : ` with faults ${JSON.stringify(faults)}`}, pid ${replica.daemon.pid}`);
   }
 
-  async startEngine(): Promise<void> {
+  /**
+   * Start an engine on every replica (or on `replicas`); `salvage` starts it with `--salvage`
+   * (start from the newest reachable members even if some are missing). Rejects with the
+   * engine's output when it refuses to start.
+   */
+  async startEngine(options: { salvage?: boolean; replicas?: readonly ScenarioReplica[] } = {}): Promise<void> {
     const args = ['engine', '--name', this.volume, '--size', String(this.sizeBytes), '--nbd-socket', this.socket];
     args.push('--timeout-ms', String(requestTimeoutMs), '--ping-interval-ms', String(pingIntervalMs));
-    for (const r of this.replicas) args.push('--replica', r.address);
+    for (const r of options.replicas ?? this.replicas) args.push('--replica', r.address);
+    if (options.salvage === true) args.push('--salvage');
     this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) }, timeoutMs: 60_000 });
     this.controlUrl = `http://${this.engine.ready[1] ?? ''}`;
-    this.note(`engine started, pid ${this.engine.pid}`);
+    this.note(`engine started${options.salvage === true ? ' (salvage)' : ''}, pid ${this.engine.pid}`);
   }
 
   connect(): Promise<NbdWorkloadClient> {

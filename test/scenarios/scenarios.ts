@@ -9,6 +9,7 @@ import { pingIntervalMs, requestTimeoutMs, type ScenarioCluster, type ScenarioRe
 import type { ScenarioContext, ScenarioDefinition } from './scenario-run.ts';
 import { defaultMix } from './scenario-workload.ts';
 import { corruptReadScenario } from './planted-scenarios.ts';
+import { salvageScenarios } from './salvage-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
 const errWithinMs = requestTimeoutMs + pingIntervalMs + 1000;
@@ -315,6 +316,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
       await workload.acknowledged(100);
     },
   },
+  ...salvageScenarios,
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
