@@ -94,7 +94,6 @@ export const scenarios: readonly ScenarioDefinition[] = [
   {
     id: 'S02',
     title: 'kill -9 the engine mid-write; a new engine starts on the same replicas',
-    inDoubtDifferencesAreKnownGap: true,
     run: async (ctx) => {
       const { cluster, workload } = ctx;
       for (let round = 0; round < 2; round++) {

@@ -10,7 +10,7 @@ const seeds = Number(process.env['SIM_SEEDS'] ?? '1000');
 const from = Number(process.env['SIM_FROM'] ?? '1');
 
 /** Seeds that once found a bug (docs/reliability.md has the table); they stay in every run. */
-const regressionSeeds = [8, 46, 67, 68, 81, 90];
+const regressionSeeds = [8, 46, 67, 68, 81, 90, 5, 140, 231, 290];
 
 function failureReport(result: SimResult): string {
   const lines = result.violations.slice(0, 10).map((v) => `  invariant ${v.invariant}: ${v.message}`);
