@@ -11,6 +11,7 @@ import { replicaRebuildRetryMax, type Replica } from '../resources/replica.ts';
 import { attacherPriority, type AttachmentTicket, type VolumeAttachment } from '../resources/volume-attachment.ts';
 import type { Volume, VolumeRobustness, VolumeState, VolumeStatus } from '../resources/volume.ts';
 import { planReplica } from '../scheduler/replica-plan.ts';
+import { nextEngineEpoch } from './engine-epoch.ts';
 import type { SchedulerSettings } from '../scheduler/replica-scheduler.ts';
 import type { SettingValues } from '../settings/settings.ts';
 import { evictionRequestedFor, evictionStep } from './eviction.ts';
@@ -403,15 +404,17 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       // Start the engine only with every usable replica running, so it starts with all of them.
       const ready = usable.length > 0 && usable.every((r) => addresses[r.metadata.name] !== undefined);
       if (ready && instanceStopped(engine.status?.currentState)) {
+        // Stored with desireState running, so the agent never starts an engine with an epoch the store lacks.
+        const epoch = nextEngineEpoch(engine, usable);
         engineWrite = {
           ...engine,
           spec: {
             // The size the replicas have now: a larger spec.size is reached by online expansion once attached (snapshot controller).
-            ...engine.spec, nodeID, desireState: 'running', epoch: engine.spec.epoch + 1, replicaAddressMap: addresses,
+            ...engine.spec, nodeID, desireState: 'running', epoch, replicaAddressMap: addresses,
             volumeSize: engine.spec.volumeSize, minimumWriteReplicas: volume.spec.minimumWriteReplicas, frontend: volume.spec.frontend,
           },
         };
-        notes.push(`volume ${name}: starting engine on ${nodeID} with epoch ${engine.spec.epoch + 1} and replicas ${Object.keys(addresses).sort().join(', ')}`);
+        notes.push(`volume ${name}: starting engine on ${nodeID} with epoch ${epoch} and replicas ${Object.keys(addresses).sort().join(', ')}`);
       }
     } else {
       // Running: the write set follows the usable running replicas; the node agent rebuilds the
