@@ -38,6 +38,7 @@ import {
   type KnownProcess,
 } from './instance-plan.ts';
 import { isSameProcess, loadProcessTable, readProc, saveProcessTable, type ProcessEntry } from './process-table.ts';
+import { stopStrayProcesses } from './stray-processes.ts';
 
 /** The finalizer the agent removes once a deleted replica's data is gone (defined with the volume controller). */
 export { replicaDataFinalizer };
@@ -62,6 +63,8 @@ export interface NodeAgentOptions {
   readonly timers: Timers;
   readonly log: (message: string) => void;
   readonly syncIntervalMs?: number;
+  /** Bytes per second an engine's rebuild may copy (sent with each rebuild request); 0 or absent: no limit. */
+  readonly rebuildBandwidthBytesPerSecond?: number;
   readonly diskRefreshMs?: number;
   readonly restartBackoff?: { readonly baseMs: number; readonly maxMs: number };
   readonly stopTimeoutMs?: number;
@@ -135,7 +138,7 @@ export class NodeAgent {
   private ready = false;
   private tableDirty = false;
   /** Counters for tests and metrics. */
-  readonly stats = { passes: 0, starts: 0, adopted: 0, statusWrites: 0 };
+  readonly stats = { passes: 0, starts: 0, adopted: 0, statusWrites: 0, straysStopped: 0 };
 
   constructor(options: NodeAgentOptions) {
     this.options = options;
@@ -295,6 +298,11 @@ export class NodeAgent {
       }
       this.tracked.set(entry.name, tracked);
     }
+    // Processes an earlier run started but never recorded (it died between spawn and saving the
+    // table): left running they would be duplicates of what this run starts (stray-processes.ts).
+    const known = new Set([...this.tracked.values()].flatMap((t) => (t.entry.pid === undefined ? [] : [t.entry.pid])));
+    const scope = { launcher: this.options.launcher, diskPaths: this.options.disks.map((d) => resolve(d.path)), socketDir: this.socketDir };
+    this.stats.straysStopped += await stopStrayProcesses(scope, known, this.options.log);
   }
 
   // ---- one pass ----
@@ -582,7 +590,7 @@ export class NodeAgent {
       const response = await fetch(`http://${hostPort(this.address, port)}/v1/rebuilds`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ address }),
+        body: JSON.stringify({ address, bandwidthBytesPerSecond: this.options.rebuildBandwidthBytesPerSecond ?? 0 }),
         signal: AbortSignal.timeout(10_000),
       });
       const text = await response.text();

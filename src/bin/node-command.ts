@@ -18,6 +18,7 @@ interface NodeCommandOptions {
   readonly disk: string[];
   readonly portRange: string;
   readonly syncIntervalMs: string;
+  readonly rebuildBandwidth: string;
   readonly restartBackoffMs: string;
   readonly leaseTtlMs: string;
   readonly address: string;
@@ -87,6 +88,7 @@ async function runNode(options: NodeCommandOptions): Promise<void> {
     timers: realTimers,
     log,
     syncIntervalMs: positiveInt(options.syncIntervalMs, '--sync-interval-ms'),
+    rebuildBandwidthBytesPerSecond: options.rebuildBandwidth === '0' ? 0 : positiveInt(options.rebuildBandwidth, '--rebuild-bandwidth'),
     restartBackoff: { baseMs: backoffMs, maxMs: Math.max(backoffMs, 60_000) },
     leaseTtlMs: positiveInt(options.leaseTtlMs, '--lease-ttl-ms'),
     address: options.address,
@@ -123,6 +125,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--disk <path[:tags]>', 'a disk directory, with optional tags (repeat); default DATA/disk', (v: string, all: string[]) => [...all, v], [])
     .option('--port-range <first-last>', 'ports for engine and replica processes', '10000-30000')
     .option('--sync-interval-ms <ms>', 'how often processes are checked and status reported', '1000')
+    .option('--rebuild-bandwidth <bytes-per-second>', 'how fast the engines on this node copy data into a rebuilding replica (0: no limit)', '0')
     .option('--restart-backoff-ms <ms>', 'first restart delay after a crash (doubles per crash, up to 60 s)', '1000')
     .option('--lease-ttl-ms <ms>', 'node lease time to live: the node is marked not ready this long after the agent stops', '15000')
     .option('--address <ipv4>', "this host's address that other hosts reach: replicas and engine control APIs listen and are published there", '127.0.0.1')
