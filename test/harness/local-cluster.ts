@@ -39,6 +39,8 @@ export async function startLocalCluster(options: {
   leaseTtlMs?: number;
   /** An etcd endpoint (http://127.0.0.1:PORT) instead of the embedded store. */
   etcdEndpoint?: string;
+  /** More `shorthorn node` arguments for every agent (e.g. --rebuild-bandwidth). */
+  agentArgs?: readonly string[];
 }): Promise<LocalCluster> {
   const storeDir = join(options.dir, 'store');
   const store: ResourceStore = options.etcdEndpoint === undefined
@@ -58,6 +60,7 @@ export async function startLocalCluster(options: {
         'node', '--name', node, '--data', join(options.dir, node), '--store', storeArg,
         '--disk', disk, '--port-range', `${firstPort + i * 20}-${firstPort + i * 20 + 19}`,
         '--sync-interval-ms', '200', '--restart-backoff-ms', '200', '--lease-ttl-ms', String(options.leaseTtlMs ?? 15_000),
+        ...(options.agentArgs ?? []),
       ],
       readyPattern: /node agent running/,
       // Node takes over 10 s just to load on a machine shared by many test runs.
