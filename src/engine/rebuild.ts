@@ -151,8 +151,12 @@ async function copyFrom(options: RebuildOptions, source: ChainLink, progress: Re
   // Verify: every chunk of every installed layer hashes as the source's does.
   progress.state = 'verifying';
   for (const plan of plans) {
-    const expected = plan.sourceSums ?? (await fromSource(() => allChecksums(source, plan.info.name, sourceChain.sizeBytes)));
-    const got = await allChecksums(target, plan.info.name, sourceChain.sizeBytes);
+    // Both sides hash their copy at once (two processes, two cores). The source's sums are not
+    // asked for during the copy: the replica computes them under the lock its layer reads take.
+    const [expected, got] = await Promise.all([
+      plan.sourceSums ?? fromSource(() => allChecksums(source, plan.info.name, sourceChain.sizeBytes)),
+      allChecksums(target, plan.info.name, sourceChain.sizeBytes),
+    ]);
     const bad = expected.findIndex((c, i) => got[i]?.digest !== c.digest);
     if (bad >= 0 || got.length !== expected.length) {
       throw new IoError('io', `Rebuilt layer ${plan.info.name} on ${target.address} differs from ${source.address} at chunk offset ${expected[bad]?.offsetBytes ?? got.length}`);
