@@ -37,6 +37,7 @@ import {
   type InstanceKind,
   type KnownProcess,
 } from './instance-plan.ts';
+import { ReplicaRecordReader } from './replica-record.ts';
 import { isSameProcess, loadProcessTable, readProc, saveProcessTable, type ProcessEntry } from './process-table.ts';
 import { stopStrayProcesses } from './stray-processes.ts';
 
@@ -638,6 +639,8 @@ export class NodeAgent {
         ...(observed.errorMessage === undefined && problem === undefined ? {} : { errorMessage: problem ?? observed.errorMessage }),
         ...(observed.state === 'running' ? { started: true } : {}),
       };
+      // The replica's durable record (epoch, generation), read from its files: what salvage chooses by.
+      if (object.kind === 'Replica') Object.assign(status, await this.replicaRecordFields(object as Replica));
       if (object.kind === 'Engine') {
         const fields = this.engineStatusFields(object as Engine, running && t !== undefined ? t.entry.port : undefined);
         // A running engine that did not answer this pass's poll: no map at all ("not observed"),
@@ -654,6 +657,16 @@ export class NodeAgent {
         if (!isStoreError(error, 'conflict') && !isStoreError(error, 'not_found')) throw error;
       }
     }
+  }
+
+  private readonly replicaRecords = new ReplicaRecordReader();
+
+  private async replicaRecordFields(replica: Replica): Promise<Partial<ReplicaStatus>> {
+    const { diskPath, dataDirectoryName } = replica.spec;
+    if (diskPath === undefined || dataDirectoryName === undefined) return {};
+    const record = await this.replicaRecords.read(replicaDataDir(diskPath, dataDirectoryName));
+    if (record === undefined || 'problem' in record) return {};
+    return { epoch: record.epoch, generation: record.generation };
   }
 
   /** What the last poll saw of a running engine; undefined when the poll got no answer. */
