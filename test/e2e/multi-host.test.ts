@@ -189,6 +189,9 @@ test('four hosts in network namespaces: a host cut off loses its replica to the 
       const reason = replacement.metadata.annotations?.[replicaReasonAnnotation] ?? '';
       assert.match(reason, new RegExp(`replaces failed ${lost.metadata.name} on node node-3 \\(node node-3 is not ready\\)`));
       assert.match(reason, /placed on node node-4/);
+      // The API shows it too (GET /v1/volumes/V/replicas carries the metadata).
+      const viaApi = (await client.listReplicas(volumeName)).data.find((r) => r.metadata.name === replacement.metadata.name);
+      assert.equal(viaApi?.metadata.annotations?.[replicaReasonAnnotation], reason);
       assert.match(managerOutput(), new RegExp(`node-1: volume ${volumeName}: placed replica ${replacement.metadata.name} on node node-4 .*replaces failed ${lost.metadata.name}`));
       const engine2 = await getEngine();
       const source = engine2.status?.rebuildStatus?.[replacement.metadata.name]?.fromReplicaAddress ?? '';
