@@ -9,6 +9,8 @@ import { pingIntervalMs, requestTimeoutMs, type ScenarioCluster, type ScenarioRe
 import type { ScenarioContext, ScenarioDefinition } from './scenario-run.ts';
 import { defaultMix } from './scenario-workload.ts';
 import { corruptReadScenario } from './planted-scenarios.ts';
+import { identityScenarios } from './identity-scenarios.ts';
+import { chainOpScenarios } from './chain-op-scenarios.ts';
 import { salvageScenarios } from './salvage-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
@@ -316,6 +318,8 @@ export const scenarios: readonly ScenarioDefinition[] = [
     },
   },
   ...salvageScenarios,
+  ...identityScenarios,
+  ...chainOpScenarios,
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
