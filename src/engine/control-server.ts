@@ -127,6 +127,8 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       if (typeof bandwidth !== 'number' || !Number.isSafeInteger(bandwidth) || bandwidth < 0) {
         throw new ControlApiError('bad_request', 'bandwidthBytesPerSecond must be a non-negative integer');
       }
+      // A rebuild waits for the comparison of the replicas after start (start-repair.ts).
+      await engine.whenStartRepairDone();
       if (engine.chainBusy !== null) throw new ControlApiError('conflict', `Cannot rebuild while ${engine.chainBusy} runs`);
       if (engine.modeOf(address) === 'rw' || engine.modeOf(address) === 'wo') throw new ControlApiError('conflict', `Replica ${address} is already in the write set`);
       const link = await options.connect(address);

@@ -249,6 +249,8 @@ export class Engine implements BlockDevice {
       throw new IoError('invalid_argument', `Cannot shrink volume from ${this.size} to ${sizeBytes} bytes`);
     }
     if (sizeBytes === this.size) return;
+    // The comparison after start (start-repair.ts) walks the volume at its size: expand after it.
+    await this.startRepairRun;
     if (this.chainBusy !== null) throw new IoError('invalid_argument', `Cannot expand while ${this.chainBusy} runs`);
     await this.barrier.exclusive(async () => {
       await this.fanOut((link) => link.expand(sizeBytes));

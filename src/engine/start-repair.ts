@@ -12,8 +12,8 @@
 // data. Each step holds the engine's range lock over its chunks and the write barrier shared: a
 // client write to those blocks waits for the step, so it is neither overwritten by the rewrite nor
 // slips in between the comparison and the rewrite, and no snapshot seals a half-repaired head
-// (snapshots wait for the whole repair; rebuild waits too; delete, purge, revert, expand and scrub
-// are refused while it runs, through chainBusy). It runs after every start, clean or not: there is
+// (snapshots, rebuilds, delete, purge, revert, expand and scrub wait for the whole repair; chainBusy
+// is set meanwhile for anything that does not). It runs after every start, clean or not: there is
 // no clean-stop marker, and a pass over heads that agree costs one read of each head's data on its
 // own replica, in parallel, with no data on the network (docs/engine.md has the numbers).
 import { IoError, toError } from '../lib/errors.ts';

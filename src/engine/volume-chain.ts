@@ -71,6 +71,8 @@ function checkNotBusy(engine: Engine, what: string): void {
 
 /** Mark a snapshot removed on every replica of the write set; its data goes at the next purge. */
 export async function deleteSnapshot(engine: Engine, name: string): Promise<void> {
+  // Chain operations wait for the comparison of the replicas after start (start-repair.ts).
+  await engine.whenStartRepairDone();
   checkNotBusy(engine, `delete snapshot ${name}`);
   engine.pins.checkDelete(name);
   const links = engine.writeSetLinks().map(chainLink);
@@ -81,6 +83,7 @@ export async function deleteSnapshot(engine: Engine, name: string): Promise<void
 
 /** Coalesce removed snapshots on every replica while I/O continues (each replica orders it with its own writes). */
 export async function purgeSnapshots(engine: Engine): Promise<void> {
+  await engine.whenStartRepairDone();
   checkNotBusy(engine, 'purge');
   // No await between this check and chainBusy below: a backup that pins later sees 'purge' and is refused.
   engine.pins.checkPurge();
@@ -97,6 +100,7 @@ export async function purgeSnapshots(engine: Engine): Promise<void> {
 
 /** Put a new empty head over `name` on every replica, under the write barrier. */
 export async function revertVolume(engine: Engine, name: string): Promise<void> {
+  await engine.whenStartRepairDone();
   checkNotBusy(engine, `revert to ${name}`);
   const links = engine.writeSetLinks().map(chainLink);
   const tree = snapshotTree('', await links[0]!.chain());
@@ -130,6 +134,7 @@ export interface ScrubReport {
 
 /** Compare every chunk of every sealed layer common to the rw replicas; optionally fail the minority. */
 export async function scrubVolume(engine: Engine, options: { markErr: boolean; verifyData?: boolean }): Promise<ScrubReport> {
+  await engine.whenStartRepairDone();
   checkNotBusy(engine, 'scrub');
   const links = engine.rwLinks().map(chainLink);
   if (links.length === 0) throw new IoError('io', `Volume ${engine.volumeName} has no rw replica`);

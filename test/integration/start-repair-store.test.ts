@@ -11,6 +11,7 @@ import { ManualClock } from '../../src/lib/clock.ts';
 import { SeededRandom } from '../../src/lib/random.ts';
 import { startEngine } from '../../src/engine/engine-start.ts';
 import type { Engine } from '../../src/engine/engine.ts';
+import { deleteSnapshot } from '../../src/engine/volume-chain.ts';
 import { MemoryReplicaFiles } from '../../src/replica/memory-replica-files.ts';
 import { createReplicaStore, openReplicaStore } from '../../src/replica/layered-store.ts';
 import type { ChunkChecksum, LayerExtent } from '../../src/format/replica-chain.ts';
@@ -156,12 +157,15 @@ test('a client write to a chunk being compared waits for the step and lands afte
   // Chunk 0 is in the first step (r2 trimmed part of it), the one held at r2's gate.
   const write = engine.write(mib + 4096, data).then(() => (written = true));
   const snapshot = engine.snapshot({ name: 'during', kind: 'user' });
+  // Chain operations wait for the comparison instead of being refused.
+  const deleted = deleteSnapshot(engine, 's1');
   for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
   assert.equal(written, false, 'the write waits while the step holds its chunk');
   release();
   links[2]!.gate = null;
   await write;
   await snapshot;
+  await deleted;
   await engine.whenStartRepairDone();
   assert.equal(engine.status().startRepair?.state, 'done');
   for (const link of links) assert.deepEqual(await link.store.read(mib + 4096, 8192), data, `${link.address} has the client's write`);

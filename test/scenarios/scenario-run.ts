@@ -171,13 +171,15 @@ async function finalChecks(args: {
     'the comparison of the replicas after the engine start',
     async () => {
       const { json } = await cluster.control('GET', '/v1/status');
-      const progress = (json as { startRepair?: { state: string; chunksRepaired: number; error: string | null } | null }).startRepair;
+      type Progress = { state: string; chunksRepaired: number; chunksCompared: number; passes: number; startedMs: number; finishedMs: number | null; error: string | null };
+      const progress = (json as { startRepair?: Progress | null }).startRepair;
       return progress !== undefined && progress !== null && progress.state !== 'comparing' ? progress : undefined;
     },
     120_000,
   );
   if (repair.state !== 'done') violations.push({ invariant: '3 convergence', message: `the comparison after start ended ${repair.state}: ${repair.error ?? ''}` });
-  phase(`comparison after start ${repair.state} (${repair.chunksRepaired} chunks rewritten)`);
+  const tookMs = (repair.finishedMs ?? repair.startedMs) - repair.startedMs;
+  phase(`comparison after start ${repair.state} (${repair.chunksCompared} chunks compared, ${repair.chunksRepaired} rewritten, ${repair.passes} pass(es), ${tookMs} ms)`);
   const status = await cluster.status();
   const rw = status.replicas.filter((r) => r.mode === 'rw').map((r) => cluster.replicas.find((x) => x.address === r.address)!);
   const expectedRw = def.finalRw ?? args.replicaCount;
