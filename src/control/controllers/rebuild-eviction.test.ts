@@ -169,6 +169,26 @@ test('reconcile: a returning replica joins the write set only within the per-nod
   assert.equal(condition(off.actions, 'ReplicaRebuild')?.reason, 'RebuildingDisabled');
 });
 
+test('reconcile: a replica still in the write set but ERR (restarted before the manager saw it fail) is held to the limit too', () => {
+  const volume = attachedVolume(2);
+  const healthy = replica('vol-a-r-00000001', 'n1', { healthyAt: iso(nowMs - 60_000) }, running(10001));
+  const erred = replica('vol-a-r-00000002', 'n2', { healthyAt: iso(nowMs - 60_000) }, running(10002));
+  const map = { 'vol-a-r-00000001': '127.0.0.1:10001', 'vol-a-r-00000002': '127.0.0.1:10002' };
+  const up = engine('vol-a', map, { 'vol-a-r-00000001': 'RW', 'vol-a-r-00000002': 'ERR' });
+  const limit1 = { ...Settings.defaults().values, 'concurrent-replica-rebuild-per-node-limit': 1 };
+  const busy = reconcileVolume(volume, observed({ engines: [up], replicas: [healthy, erred], settings: limit1, rebuilds: new Map([['n2', ['vol-a-r-00000002', 'vol-b-r-00000009']]]) }));
+  assert.deepEqual(Object.keys(updated<Engine>(busy.actions, 'Engine')[0]?.spec.replicaAddressMap ?? {}), ['vol-a-r-00000001'], 'out of the write set while it waits');
+  assert.equal(condition(busy.actions, 'ReplicaRebuild')?.reason, 'RebuildLimitReached');
+  const free = reconcileVolume(volume, observed({ engines: [up], replicas: [healthy, erred], settings: limit1, rebuilds: new Map([['n2', ['vol-a-r-00000002']]]) }));
+  assert.equal(updated<Engine>(free.actions, 'Engine').length, 0, 'stays in the write set; the agent rebuilds it');
+  assert.deepEqual(free.rebuildsStarted, [{ replica: 'vol-a-r-00000002', nodeID: 'n2' }], 'counted as a grant');
+  assert.ok(!free.notes.some((n) => n.includes('joins the write set')), free.notes.join('\n'));
+  // A fresh engine with no mode map yet: nothing is held back.
+  const fresh = engine('vol-a', map, undefined);
+  const starting = reconcileVolume(volume, observed({ engines: [fresh], replicas: [healthy, erred], settings: limit1, rebuilds: new Map([['n2', ['vol-b-r-00000009']]]) }));
+  assert.equal(updated<Engine>(starting.actions, 'Engine').length, 0);
+});
+
 test('reconcile: a replica whose rebuilds keep failing is taken back only after its back-off', () => {
   const volume = attachedVolume(2);
   const healthy = replica('vol-a-r-00000001', 'n1', { healthyAt: iso(nowMs - 60_000) }, running(10001));

@@ -425,7 +425,11 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       for (const key of Object.keys(map)) if (!usable.some((r) => r.metadata.name === key)) delete map[key];
       for (const [key, address] of Object.entries(addresses)) {
         const replicaNode = usable.find((r) => r.metadata.name === key)?.spec.nodeID;
-        if (map[key] !== address && modes[key] !== 'RW' && replicaNode !== undefined) {
+        const joining = map[key] !== address && modes[key] !== 'RW';
+        // In the write set but ERR in a fresh map (restarted before this manager saw it fail): the
+        // agent would rebuild it on its own, so it is held to the limit too (out of the set while it waits).
+        const erred = map[key] === address && modes[key] === 'ERR';
+        if ((joining || erred) && replicaNode !== undefined) {
           // Joining the write set starts a rebuild: only within the per-node limit, across volumes.
           const rebuilds = new Map(observed.rebuilds ?? []);
           for (const s of rebuildsStarted) rebuilds.set(s.nodeID, [...(rebuilds.get(s.nodeID) ?? []), s.replica]);
@@ -437,7 +441,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
             continue;
           }
           rebuildsStarted.push({ replica: key, nodeID: replicaNode });
-          rebuildStartNotes.push(`replica ${key} on node ${replicaNode} joins the write set to be rebuilt (${admission.running + 1} of at most ${limit} rebuilding on that node)`);
+          if (joining) rebuildStartNotes.push(`replica ${key} on node ${replicaNode} joins the write set to be rebuilt (${admission.running + 1} of at most ${limit} rebuilding on that node)`);
         }
         map[key] = address;
       }
