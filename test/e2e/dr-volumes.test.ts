@@ -177,8 +177,8 @@ test(`DR volume follows backups incrementally, survives manager and engine kills
       last = Date.now();
     };
     try {
-      a = await startCluster('a', join(dir, 'a'), firstPort);
-      b = await startCluster('b', join(dir, 'b'), firstPort + 20);
+      // Separate stores: the two clusters can start side by side.
+      [a, b] = await Promise.all([startCluster('a', join(dir, 'a'), firstPort), startCluster('b', join(dir, 'b'), firstPort + 20)]);
       const A = a;
       const B = b;
       step('two clusters started');
@@ -265,6 +265,8 @@ test(`DR volume follows backups incrementally, survives manager and engine kills
       change([16, 17, 20], [21]);
       const b2 = await backupA();
       await followed(b2, { from: b1, fetched: 3, zeroed: 1 });
+      assert.match(await cliOk(B, 'volume', 'get', 'vol-dr'), new RegExp(`Last restore: +${b2}: incremental from ${b1}, 3 blocks written, 1 zeroed`));
+      assert.equal((await A.call('POST', '/v1/volumes/vol-a?action=activate', {})).status, 409, 'only a standby volume can be activated');
       step('B: incremental restore of 3 changed + 1 zeroed block');
 
       // B's manager killed in the middle of an incremental restore; the engine goes on alone.
