@@ -155,3 +155,38 @@ test('hostile configs are refused with a typed error naming the field', () => {
     assert.throws(() => parseFaultConfig(text), (e: unknown) => e instanceof ReplicaError && e.code === 'invalid_argument' && message.test(e.message), text);
   }
 });
+
+test('lose-unsynced: a read during a sync\'s write-out sees the unsynced data (neither stale file nor empty overlay)', async () => {
+  const memory = new MemoryReplicaFiles();
+  // The file write of the sync's write-out waits until released, as a slow disk would.
+  let release = (): void => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const bind = <T extends object>(target: T, prop: string | symbol): unknown => {
+    const value: unknown = Reflect.get(target, prop);
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  };
+  const slow = new Proxy(memory, {
+    get: (target, prop) => {
+      if (prop !== 'open') return bind(target, prop);
+      return async (path: string, mode: 'create' | 'read' | 'write') => {
+        const file = await target.open(path, mode);
+        return new Proxy(file, {
+          get: (f, p) => (p === 'write' ? async (data: Uint8Array, at: number) => gate.then(() => f.write(data, at)) : bind(f, p)),
+        });
+      };
+    },
+  });
+  const files = new FaultyReplicaFiles({ inner: slow, config: parseFaultConfig(JSON.stringify({ loseUnsynced: true })), crash: () => {}, log: () => {} });
+  await files.mkdir('/r');
+  const file = await files.open('/r/a.data', 'create');
+  await file.write(bytes(512, 7), 0);
+  const syncing = file.sync();
+  const seen = new Uint8Array(512);
+  await file.read(seen, 0);
+  release();
+  await syncing;
+  assert.deepEqual(seen, bytes(512, 7), 'the read during the write-out saw the data');
+  const after = new Uint8Array(512);
+  await file.read(after, 0);
+  assert.deepEqual(after, bytes(512, 7));
+});

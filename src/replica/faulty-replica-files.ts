@@ -85,12 +85,16 @@ class Overlay {
     this.sizeBytes = Math.max(this.sizeBytes, offsetBytes + data.length);
   }
 
-  /** Lay the unsynced writes over what the file returned for [positionBytes, +target.length). */
-  apply(target: Uint8Array, positionBytes: number, fromDisk: number): number {
+  /**
+   * Lay the unsynced writes over what the file returned for [positionBytes, +target.length).
+   * `writes` is the list as it was when the file read began: a sync may have written some of
+   * them out meanwhile, after the file read had passed them (S17 seed 1 read zeros so).
+   */
+  apply(target: Uint8Array, positionBytes: number, fromDisk: number, writes: readonly { offsetBytes: number; data: Uint8Array }[] = this.writes): number {
     const visible = Math.max(0, Math.min(target.length, this.sizeBytes - positionBytes));
     if (fromDisk < visible) target.fill(0, fromDisk, visible);
     const end = positionBytes + visible;
-    for (const w of this.writes) {
+    for (const w of writes) {
       const from = Math.max(w.offsetBytes, positionBytes);
       const to = Math.min(w.offsetBytes + w.data.length, end);
       if (from < to) target.set(w.data.subarray(from - w.offsetBytes, to - w.offsetBytes), from - positionBytes);
@@ -104,6 +108,14 @@ class Overlay {
       .filter((w) => w.offsetBytes < sizeBytes)
       .map((w) => (w.offsetBytes + w.data.length <= sizeBytes ? w : { offsetBytes: w.offsetBytes, data: w.data.subarray(0, sizeBytes - w.offsetBytes) }));
     this.bytes = this.writes.reduce((n, w) => n + w.data.length, 0);
+  }
+
+  /** One write has reached the file: it no longer needs to be laid over reads. */
+  written(write: { offsetBytes: number; data: Uint8Array }): void {
+    const i = this.writes.indexOf(write);
+    if (i < 0) return;
+    this.writes.splice(i, 1);
+    this.bytes -= write.data.length;
   }
 
   take(): { offsetBytes: number; data: Uint8Array }[] {
@@ -131,8 +143,9 @@ class FaultyReplicaFile implements ReplicaFile {
   async read(target: Uint8Array, positionBytes: number): Promise<number> {
     const rules = await this.owner.enter({ op: 'read', path: this.path, offsetBytes: positionBytes, lengthBytes: target.length });
     const overlay = this.overlay;
+    const pending = overlay?.writes.slice();
     let count = await this.inner.read(target, positionBytes);
-    if (overlay !== undefined) count = overlay.apply(target, positionBytes, count);
+    if (overlay !== undefined) count = overlay.apply(target, positionBytes, count, pending);
     for (const rule of rules) if (rule.type === 'corrupt') this.owner.corrupt(target.subarray(0, count), positionBytes, rule);
     return count;
   }
@@ -185,7 +198,12 @@ class FaultyReplicaFile implements ReplicaFile {
   }
 
   private async writeOut(overlay: Overlay): Promise<void> {
-    for (const w of overlay.take()) await this.inner.write(w.data, w.offsetBytes);
+    // Each write stays visible to reads until it is in the file: taking them all first let a read
+    // that ran during the write-out see neither the overlay nor the file (stale data).
+    for (const w of overlay.writes.slice()) {
+      await this.inner.write(w.data, w.offsetBytes);
+      overlay.written(w);
+    }
   }
 }
 
