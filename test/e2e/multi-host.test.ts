@@ -3,10 +3,11 @@
 // anti-affinity on hosts 1–3 (host 4 kept free), attached on host 1, takes writes with flushes.
 // Host 3's link goes down: the volume is degraded, host 3 is marked not ready, its replica failed
 // (with the reason written on it) and replaced on host 4, rebuilt from the RW replicas over the
-// network; the data verifies. The link comes back: the old replica stays out (its recorded
-// generation is older than the engine's), is stopped, and is deleted once stale. The volume then
-// moves to host 2: a new engine there with epoch 2 (the resource's epoch, raised per attach),
-// presented to every live replica; host 2's manager takes the volume over. Data verifies again.
+// network; the data verifies. Still cut off, the volume moves to host 2 (the replica on the cut-off
+// host does not hold the detach): a new engine there with epoch 2 (the resource's epoch, raised per
+// attach), presented to every live replica; host 2's manager takes the volume over. The link comes
+// back: the old replica stays out (epoch 1, and its recorded generation is older than the
+// engine's), is stopped, and is deleted once stale. Data verifies at every step.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -200,7 +201,25 @@ test('four hosts in network namespaces: a host cut off loses its replica to the 
       await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 0 2M', '-c', 'read -P 0x3d 2M 2M', '-c', 'read -P 0x4d 4M 4M', uri]);
       process.stdout.write(`daemons up after ${startedMs} ms; cut at ${cutAt.toISOString()}, degraded at ${degradedAt}, healthy again after ${healedMs} ms\n`);
 
-      // ---- host 3 comes back ----
+      // ---- host 3 still cut off: the volume moves to host 2, a new engine with the next epoch ----
+      // Its replica there cannot be reported stopped; a replica on a node that is not Ready does not hold the detach.
+      await client.detachVolume(volumeName, {});
+      await waitFor('detached', async () => ((await getVolume()).status?.state === 'detached' ? true : undefined), 60_000);
+      await client.attachVolume(volumeName, { hostId: 'node-2' });
+      await waitFor('attached on node-2 and healthy', async () => {
+        const v = await getVolume();
+        return v.status?.state === 'attached' && v.status.currentNodeID === 'node-2' && v.status.robustness === 'healthy' ? true : undefined;
+      }, 90_000);
+      const engine3 = await getEngine();
+      assert.equal(engine3.spec.epoch, 2, 'each attach raises the epoch on the Engine resource');
+      assert.equal(engine3.status?.ip, h2.address);
+      for (const r of (await replicasOf()).filter((x) => x.spec.failedAt === undefined)) assert.equal(replicaMeta(r).epoch, 2);
+      assert.equal(((await getVolume()).status as { ownerID?: string }).ownerID, 'node-2');
+      assert.match(managerOutput(), new RegExp(`volume ${volumeName}: owned by manager node-2 now: this manager is its preferred owner \\(was node-1\\)`));
+      const uri2 = engine3.status.endpoint!;
+      await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 0 2M', '-c', 'read -P 0x3d 2M 2M', '-c', 'read -P 0x4d 4M 4M', '-c', 'write -P 0x5e 8M 1M', '-c', 'flush', uri2]);
+
+      // ---- host 3 comes back: its replica is stale and stays out ----
       await hosts!.setLink(h3, true);
       await waitFor('node-3 ready again', async () => {
         const n = (await store!.get('Node', 'node-3')) as Node;
@@ -210,31 +229,14 @@ test('four hosts in network namespaces: a host cut off loses its replica to the 
         const r = (await store!.get('Replica', lost.metadata.name)) as Replica;
         return r.status?.currentState === 'stopped' ? true : undefined;
       }, 60_000);
-      const engine3 = await getEngine();
-      assert.equal(engine3.spec.replicaAddressMap[lost.metadata.name], undefined, 'the stale replica is not in the write set');
-      assert.equal(engine3.status?.replicaModeMap?.[lost.metadata.name], undefined);
-      const staleMeta = replicaMeta(lost);
-      assert.ok(staleMeta.generation < (engine3.status?.generation ?? 0),
-        `the stale replica's generation ${staleMeta.generation} is older than the engine's ${engine3.status?.generation ?? '?'}`);
-      await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5e 8M 1M', '-c', 'flush', uri]);
-
-      // ---- the volume moves to host 2: a new engine with the next epoch ----
-      await client.detachVolume(volumeName, {});
-      await waitFor('detached', async () => ((await getVolume()).status?.state === 'detached' ? true : undefined), 60_000);
-      await client.attachVolume(volumeName, { hostId: 'node-2' });
-      await waitFor('attached on node-2 and healthy', async () => {
-        const v = await getVolume();
-        return v.status?.state === 'attached' && v.status.currentNodeID === 'node-2' && v.status.robustness === 'healthy' ? true : undefined;
-      }, 90_000);
       const engine4 = await getEngine();
-      assert.equal(engine4.spec.epoch, 2, 'each attach raises the epoch on the Engine resource');
-      assert.equal(engine4.status?.ip, h2.address);
-      for (const r of (await replicasOf()).filter((x) => x.spec.failedAt === undefined)) assert.equal(replicaMeta(r).epoch, 2);
-      assert.equal(replicaMeta(lost).epoch, 1, 'the stale replica never saw the new engine');
-      assert.equal(((await getVolume()).status as { ownerID?: string }).ownerID, 'node-2');
-      assert.match(managerOutput(), new RegExp(`volume ${volumeName}: owned by manager node-2 now: this manager is its preferred owner \\(was node-1\\)`));
-      await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 0 2M', '-c', 'read -P 0x3d 2M 2M', '-c', 'read -P 0x4d 4M 4M', '-c', 'read -P 0x5e 8M 1M',
-        engine4.status.endpoint!]);
+      assert.equal(engine4.spec.replicaAddressMap[lost.metadata.name], undefined, 'the stale replica is not in the write set');
+      assert.equal(engine4.status?.replicaModeMap?.[lost.metadata.name], undefined);
+      const staleMeta = replicaMeta(lost);
+      assert.equal(staleMeta.epoch, 1, 'the stale replica never saw the new engine');
+      assert.ok(staleMeta.generation < (engine4.status?.generation ?? 0),
+        `the stale replica's generation ${staleMeta.generation} is older than the engine's ${engine4.status?.generation ?? '?'}`);
+      await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 0 2M', '-c', 'read -P 0x3d 2M 2M', '-c', 'read -P 0x4d 4M 4M', '-c', 'read -P 0x5e 8M 1M', uri2]);
 
       // ---- the stale replica is deleted once failed for staleReplicaTimeout (1 min), its data removed ----
       const staleDir = join(lost.spec.diskPath!, 'replicas', lost.spec.dataDirectoryName!);

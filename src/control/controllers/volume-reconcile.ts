@@ -385,7 +385,11 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   } else if (!attaching || nodeID === undefined) {
     for (const r of all) if (r.spec.desireState !== 'stopped' && !created.includes(r)) updateReplica(r, (x) => ({ ...x, spec: { ...x.spec, desireState: 'stopped' } }));
     if (engine.spec.desireState !== 'stopped') engineWrite = { ...engine, spec: { ...engine.spec, desireState: 'stopped' } };
-    const allStopped = instanceStopped(engine.status?.currentState) && all.every((r) => instanceStopped(r.status?.currentState));
+    // A replica on a node that is not Ready counts as stopped: its agent cannot report, and it is
+    // out of every write set (failed); its agent stops it when the node comes back. Otherwise a
+    // volume with a replica on a cut-off host could never detach, nor move to another host.
+    const allStopped = instanceStopped(engine.status?.currentState) &&
+      all.every((r) => instanceStopped(r.status?.currentState) || (r.spec.nodeID !== undefined && !nodeReady(r.spec.nodeID)));
     if (firstPlacement && all.length === 0) state = 'creating';
     else state = allStopped && engine.spec.desireState === 'stopped' ? 'detached' : 'detaching';
     if (state === 'detached' && currentNodeID !== undefined) {
