@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const jobs = allJobs.filter((j) => wanted.includes(j.name));
   const base = await mkdtemp(join(values.dir, 'shorthorn-bench-cpu-'));
   const samples = new Map<string, Sample[]>();
-  let rss = 0;
+  const rssEach: number[] = [];
   try {
     const cluster = await startCluster({ dir: base, volume: 'bench', sizeBytes: sizeMib * 1024 * 1024, replicaCount });
     const pids = { engine: cluster.engine.daemon.pid, replicas: cluster.replicas.map((r) => r.daemon.pid) };
@@ -112,11 +112,12 @@ async function main(): Promise<void> {
         );
       }
     }
-    for (const pid of [pids.engine, ...pids.replicas]) rss = Math.max(rss, await peakRssMib(pid));
+    rssEach.push(...(await Promise.all([pids.engine, ...pids.replicas].map(peakRssMib))));
   } finally {
     await stopAll();
     await rm(base, { recursive: true, force: true });
   }
+  const rss = Math.max(0, ...rssEach);
   const lines = [
     `# CPU per I/O, ${replicaCount} replica(s): medians of ${rounds} rounds × ${runtimeS} s, ${sizeMib} MiB${values.label === '' ? '' : ` (${values.label})`}`,
     '',
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
       `| ${job.name} ${job.bs} qd${job.iodepth} | ${median(list.map((s) => s.iops)).toFixed(0)} | ${median(list.map((s) => s.mibPerSecond)).toFixed(1)} | ${median(list.map((s) => s.engineUs)).toFixed(1)} | ${replicaUs.map((u) => u.toFixed(1)).join(' / ')} | ${median(list.map((s) => s.fioUs)).toFixed(1)} |`,
     );
   }
-  lines.push('', `Peak RSS of one process: ${rss.toFixed(0)} MiB`, '');
+  lines.push('', `Peak RSS of one process: ${rss.toFixed(0)} MiB (engine ${rssEach[0]?.toFixed(0) ?? '?'}, replicas ${rssEach.slice(1).map((r) => r.toFixed(0)).join(' / ')})`, '');
   const text = lines.join('\n');
   process.stdout.write(text);
   if (!values.save) return;
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   await writeFile(join(resultsDir, `fio-cpu-${replicaCount}r-${stamp}.md`), text);
-  await writeFile(join(resultsDir, `fio-cpu-${replicaCount}r-${stamp}.json`), JSON.stringify({ replicaCount, rounds, runtimeS, sizeMib, label: values.label, samples: Object.fromEntries(samples), peakRssMib: rss }, null, 2));
+  await writeFile(join(resultsDir, `fio-cpu-${replicaCount}r-${stamp}.json`), JSON.stringify({ replicaCount, rounds, runtimeS, sizeMib, label: values.label, samples: Object.fromEntries(samples), peakRssMib: rss, peakRssMibEach: rssEach }, null, 2));
 }
 
 await main();
