@@ -57,6 +57,9 @@ class ReplicaStepFailure extends Error {
 /** The source left the write set (a client request failed on it): start again from the next rw replica. */
 class SourceGone extends Error {}
 
+/** A replica refused a request of the comparison as malformed (a replica too old to know head checksums). */
+class NotUnderstood extends Error {}
+
 const busyReason = 'the comparison of the replicas after start';
 
 /**
@@ -100,6 +103,12 @@ export async function repairAfterStart(options: StartRepairOptions): Promise<Sta
         await comparePass({ ...options, source, others, progress });
         break;
       } catch (error) {
+        if (error instanceof NotUnderstood) {
+          // Nothing is known to differ and nothing was dropped: reads simply stay on the source.
+          progress.state = 'not_supported';
+          log(`start repair: ${error.message}; reads stay on ${source.address}`);
+          return progress;
+        }
         if (error instanceof SourceGone) {
           log(`start repair: the source ${source.address} left the write set; starting again from the next rw replica`);
         } else if (error instanceof ReplicaStepFailure) {
@@ -202,6 +211,7 @@ async function onLink<T>(link: ReplicaLink, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'bad_request') throw new NotUnderstood(`${link.address} refused a request: ${error.message}`);
     throw new ReplicaStepFailure(link.address, error);
   }
 }

@@ -27,6 +27,8 @@ class WatchedLink extends StoreReplicaLink {
   reads = 0;
   gate: Promise<void> | null = null;
   checksumCalls = 0;
+  /** Refuse head checksums as a replica that predates them would (bad_request). */
+  old = false;
   override read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
     this.reads++;
     return super.read(offsetBytes, lengthBytes);
@@ -34,6 +36,7 @@ class WatchedLink extends StoreReplicaLink {
   override async checksums(snapshotName: string | null, range: LayerExtent): Promise<readonly ChunkChecksum[]> {
     this.checksumCalls++;
     if (this.gate !== null) await this.gate;
+    if (this.old && snapshotName === null) throw Object.assign(new Error(`${this.address}: checksums: snapshot is not a name`), { code: 'bad_request' });
     return super.checksums(snapshotName, range);
   }
 }
@@ -171,5 +174,20 @@ test('a client write to a chunk being compared waits for the step and lands afte
   for (const link of links) assert.deepEqual(await link.store.read(mib + 4096, 8192), data, `${link.address} has the client's write`);
   const images = await Promise.all(links.map((l) => flattened(l)));
   assert.equal(new Set(images.map(digest)).size, 1, `replicas equal (SEED=${seed})`);
+  await engine.close();
+});
+
+test('a replica that does not know head checksums leaves the volume as it is, reads on the source', async () => {
+  const random = new SeededRandom(seed + 2);
+  const machines = await divergedMachines(random);
+  const links = await open(machines);
+  links[2]!.old = true;
+  const engine = await start(links);
+  await engine.whenStartRepairDone();
+  const status = engine.status();
+  assert.equal(status.startRepair?.state, 'not_supported');
+  assert.deepEqual(status.replicas.map((r) => r.mode), ['rw', 'rw', 'rw'], 'nobody was dropped for it');
+  for (let i = 0; i < 4; i++) await engine.read(i * 4096, 4096);
+  assert.equal(links[1]!.reads + links[2]!.reads, 0, 'reads stay on the source');
   await engine.close();
 });
