@@ -152,3 +152,30 @@ test('addon: submit refuses malformed batches before touching any file', { skip:
   assert.throws(() => io.submit(false, new Array<Uint8Array>(io.batchMax + 1).fill(new Uint8Array(1)), new Float64Array(2 * (io.batchMax + 1)), done), TypeError);
   assert.throws(() => io.preadNowait(0, new Uint8Array(1), -1), TypeError);
 });
+
+test('addon: a file whose file system refuses RWF_NOWAIT stops trying it and reads through the pool', { skip: process.platform !== 'linux' }, async () => {
+  await withDir(async (dir) => {
+    const real = addon();
+    let nowaitCalls = 0;
+    const refusing: NativeFileIo = {
+      preadNowait: () => {
+        nowaitCalls++;
+        return -95; // EOPNOTSUPP
+      },
+      submit: (isWrite, buffers, fdAndPosition, done) => real.submit(isWrite, buffers, fdAndPosition, done),
+      dropCache: (fd) => real.dropCache(fd),
+      batchMax: real.batchMax,
+    };
+    const files = new NodeReplicaFiles({ native: refusing });
+    const file = await files.open(join(dir, 'f'), 'create');
+    const data = new Uint8Array(8192).map((_, i) => i & 0xff);
+    await file.write(data, 0);
+    for (let i = 0; i < 5; i++) {
+      const target = new Uint8Array(4096);
+      assert.equal(await file.read(target, 4096), 4096);
+      assert.deepEqual(target, data.subarray(4096));
+    }
+    assert.equal(nowaitCalls, 1);
+    await file.close();
+  });
+});

@@ -18,9 +18,18 @@ export const fileBatchOpsMax = 64;
 
 const flagsOf: Readonly<Record<FileOpenMode, string>> = { read: 'r', write: 'r+', create: 'w+' };
 
+/** preadv2's answer when the page cache cannot serve a read without the disk. */
+const eagain = -11;
+
 class NodeReplicaFile implements ReplicaFile {
   private readonly handle: FileHandle;
   private readonly batcher: FileIoBatcher | undefined;
+  /**
+   * False once this file refused RWF_NOWAIT itself (EOPNOTSUPP on a kernel before 4.14 or a file
+   * system without it, e.g. some FUSE or network ones): its reads then go straight to the batch
+   * instead of paying a failing system call first.
+   */
+  private nowait = true;
 
   constructor(handle: FileHandle, batcher: FileIoBatcher | undefined) {
     this.handle = handle;
@@ -34,7 +43,8 @@ class NodeReplicaFile implements ReplicaFile {
     const batcher = this.batcher;
     if (batcher === undefined || target.length === 0) return this.readPooled(target, positionBytes);
     const fd = this.handle.fd;
-    const cached = batcher.readNowait(fd, target, positionBytes);
+    const cached = this.nowait ? batcher.readNowait(fd, target, positionBytes) : eagain;
+    if (cached < 0 && cached !== eagain) this.nowait = false;
     // All of it, or end of file right at the start: answered without leaving the event loop.
     if (cached === target.length || cached === 0) return Promise.resolve(cached);
     // A partial answer is the end of the file or a range only partly cached: the pool reads on.
