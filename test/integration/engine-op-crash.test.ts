@@ -141,7 +141,8 @@ interface Scenario {
   readonly describe: string;
   /** Is this chain shape the state before the operation, or after it? */
   readonly shapeIs: (shape: ChainShape) => 'before' | 'after' | null;
-  readonly start: () => Promise<unknown>;
+  /** Request the operation from `engine` (and, for a rebuild, wait for its end). */
+  readonly start: (engine: EngineProcess) => Promise<unknown>;
 }
 
 async function prepare(category: Category, engine: EngineProcess, random: SeededRandom, freshAddress: string): Promise<Scenario> {
@@ -154,7 +155,7 @@ async function prepare(category: Category, engine: EngineProcess, random: Seeded
         imageAfter: image,
         describe: 'snapshot s1',
         shapeIs: (s) => (s.names.length === 0 && s.headParent === null ? 'before' : s.names.join() === 's1' && s.headParent === 's1' ? 'after' : null),
-        start: () => ok(engine, 'POST', '/v1/snapshots', { name: 's1' }),
+        start: (e) => ok(e, 'POST', '/v1/snapshots', { name: 's1' }),
       };
     case 'purge': {
       await ok(engine, 'POST', '/v1/snapshots', { name: 's1' });
@@ -170,7 +171,7 @@ async function prepare(category: Category, engine: EngineProcess, random: Seeded
           if (s.live.join() !== 's2' || s.headParent !== 's2') return null;
           return s.names.join() === 's1,s2' ? 'before' : s.names.join() === 's2' ? 'after' : null;
         },
-        start: () => ok(engine, 'POST', '/v1/snapshots/purge'),
+        start: (e) => ok(e, 'POST', '/v1/snapshots/purge'),
       };
     }
     case 'revert': {
@@ -183,7 +184,7 @@ async function prepare(category: Category, engine: EngineProcess, random: Seeded
         describe: 'revert to base',
         // The head sits on base either way; what tells them apart is the data (checked apart).
         shapeIs: (s) => (s.names.join() === 'base' && s.headParent === 'base' ? 'after' : null),
-        start: () => ok(engine, 'POST', '/v1/snapshots/revert', { name: 'base' }),
+        start: (e) => ok(e, 'POST', '/v1/snapshots/revert', { name: 'base' }),
       };
     }
     case 'expand': {
@@ -194,7 +195,7 @@ async function prepare(category: Category, engine: EngineProcess, random: Seeded
         imageAfter: grown,
         describe: `expand to ${expandedBytes}`,
         shapeIs: (s) => (s.names.length > 0 ? null : s.sizeBytes === sizeBytes ? 'before' : s.sizeBytes === expandedBytes ? 'after' : null),
-        start: () => ok(engine, 'POST', '/v1/expand', { sizeBytes: expandedBytes }),
+        start: (e) => ok(e, 'POST', '/v1/expand', { sizeBytes: expandedBytes }),
       };
     }
     case 'rebuild':
@@ -203,12 +204,12 @@ async function prepare(category: Category, engine: EngineProcess, random: Seeded
         imageAfter: image,
         describe: `rebuild of ${freshAddress}`,
         shapeIs: (s) => (s.names.length === 0 ? 'after' : null),
-        start: async () => {
-          await ok(engine, 'POST', '/v1/rebuilds', { address: freshAddress });
+        start: async (e) => {
+          await ok(e, 'POST', '/v1/rebuilds', { address: freshAddress });
           return waitFor(
             'the rebuild to finish',
             async () => {
-              const json = (await ok(engine, 'GET', '/v1/rebuilds')) as { rebuilds: { address: string; state: string; error: string | null }[] };
+              const json = (await ok(e, 'GET', '/v1/rebuilds')) as { rebuilds: { address: string; state: string; error: string | null }[] };
               const r = json.rebuilds.find((x) => x.address === freshAddress);
               return r?.state === 'done' || r?.state === 'failed' ? r : undefined;
             },
@@ -227,7 +228,16 @@ async function runSeed(seed: number, note: (message: string) => void): Promise<v
     const replicas: Replica[] = [];
     const faulty = new Set<number>();
     let point = '';
-    if (mode === 'fault-point') {
+    if (mode === 'fault-point' && category === 'rebuild' && random.int(2) === 0) {
+      // The new replica dies inside its own part of the rebuild: at its k-th metadata commit
+      // (epoch, membership, join snapshot, install, promotion) or its first data-file sync (the
+      // staged layers' at install, or the head's at the join snapshot).
+      const k = random.int(6);
+      const rule = k < 5 ? { op: 'rename', type: 'crash', path: 'replica.meta', after: k } : { op: 'sync', type: 'crash', path: '.data' };
+      point = k < 5 ? `the new replica's metadata commit ${k + 1}` : "the new replica's first data-file sync";
+      faulty.add(2);
+      await writeFile(join(dir, 'faults.json'), JSON.stringify({ seed, rules: [rule] }));
+    } else if (mode === 'fault-point') {
       point = random.pick(faultPoints[category]);
       // One replica or both hit the point (for a rebuild: the replicas already in the volume).
       faulty.add(random.int(2));
@@ -238,7 +248,12 @@ async function runSeed(seed: number, note: (message: string) => void): Promise<v
       const replicaDir = join(dir, `r${i}`);
       await mkdir(replicaDir);
       const port = await freePort();
-      const daemon = await startReplica({ dir: replicaDir, port }, faulty.has(i) ? join(dir, 'faults.json') : undefined);
+      let daemon = await startReplica({ dir: replicaDir, port });
+      if (faulty.has(i)) {
+        // Created without faults first: the fault counts start with the operation, not the creation.
+        await daemon.stop();
+        daemon = await startReplica({ dir: replicaDir, port }, join(dir, 'faults.json'));
+      }
       replicas.push({ dir: replicaDir, port, address: `127.0.0.1:${port}`, daemon });
     }
     // r0 and r1 make the volume; r2 is the fresh replica a rebuild adds.
@@ -251,7 +266,7 @@ async function runSeed(seed: number, note: (message: string) => void): Promise<v
     const scenario = await prepare(category, engine, random, fresh.address);
     const crashAtMs = category === 'rebuild' ? random.int(400) : random.int(40);
     let outcome = 'in flight';
-    const settled = scenario.start().then(
+    const settled = scenario.start(engine).then(
       (result) => (outcome = `completed (${JSON.stringify(result).slice(0, 120)})`),
       (error: unknown) => (outcome = `failed (${String(error).slice(0, 200)})`),
     );
@@ -269,6 +284,8 @@ async function runSeed(seed: number, note: (message: string) => void): Promise<v
       await settled;
     }
     note(`${story}: ${outcome} at the crash (${crashAtMs} ms)`);
+    const fired = replicas.flatMap((r, i) => r.daemon.output().split('\n').filter((l) => l.includes('fault: ')).map((l) => `r${i}: ${l}`));
+    if (fired.length > 0) note(`fault log: ${fired.join(' | ').slice(0, 400)}`);
     try {
       for (const r of replicas) if (r.daemon.child.exitCode !== null || r.daemon.child.signalCode !== null) r.daemon = await startReplica(r);
       // The control plane restarts the engine with the size it asked for: sometimes the old one,
@@ -294,9 +311,18 @@ async function runSeed(seed: number, note: (message: string) => void): Promise<v
       } else {
         assert.equal(diff, null, `flushed data lost or changed (${state} state)`);
       }
+      if (category === 'rebuild' && !rw.includes(fresh.address)) {
+        // A rebuild cut short leaves a replica that is simply rebuilt again.
+        await scenario.start(engine);
+        const again = (await ok(engine, 'GET', '/v1/rebuilds')) as { rebuilds: { address: string; state: string; error: string | null }[] };
+        const r = again.rebuilds.find((x) => x.address === fresh.address);
+        assert.equal(r?.state, 'done', `the second rebuild: ${JSON.stringify(r)}`);
+        rw.push(fresh.address);
+      }
       if (rw.length > 1) {
-        const scrub = (await ok(engine, 'POST', '/v1/scrub', {})) as { mismatches: unknown[] };
+        const scrub = (await ok(engine, 'POST', '/v1/scrub', {})) as { mismatches: unknown[]; corrupt: unknown[] };
         assert.deepEqual(scrub.mismatches, [], 'rw replicas differ');
+        assert.deepEqual(scrub.corrupt, [], 'a replica fails its own checksums');
       }
       const repairs = engine.daemon.output().split('\n').filter((line) => /start: (finishing|leaving|a replica already)/.test(line));
       note(`after restart: rw ${rw.join(', ')}; chain ${JSON.stringify(shape)} (${state})${repairs.length > 0 ? `; start reconcile: ${repairs.join(' | ')}` : ''}`);
