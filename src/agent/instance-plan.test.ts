@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocatePort, daemonArgs, observedState, planInstances, restartDelayMs, type DesiredInstance, type KnownProcess } from './instance-plan.ts';
+import type { Engine } from '../control/resources/engine.ts';
+import { resourceExamples } from '../control/resources/testing/resource-examples.ts';
+import { allocatePort, daemonArgs, desiredEngine, observedState, planInstances, restartDelayMs, type DesiredInstance, type KnownProcess } from './instance-plan.ts';
 
 const replica = (name: string, extra: Partial<DesiredInstance> = {}): DesiredInstance => ({
   kind: 'replica', name, run: true, deleting: false,
@@ -66,4 +68,16 @@ test('daemons listen on the node address; an engine gets the epoch of its Engine
   assert.ok(!daemonArgs({ ...engine, epoch: 0 }, 102).includes('--epoch'), 'no epoch assigned: the engine picks one');
   const plan = planInstances({ ...base, listenHost: '10.9.8.2', desired: [replica('a')], known: [] });
   assert.deepEqual(plan.actions, [{ type: 'start', name: 'a', kind: 'replica', port: 100, args: daemonArgs(replica('a').launch, 100, '10.9.8.2') }]);
+});
+
+test('an engine in maintenance mode (Engine spec.disableFrontend) starts with --disable-frontend and no NBD socket', () => {
+  const engine: Engine = structuredClone(resourceExamples.Engine);
+  const normal = daemonArgs(desiredEngine(engine, '/s').launch, 102);
+  assert.equal(normal[normal.indexOf('--nbd-socket') + 1], `/s/${engine.metadata.name}.sock`);
+  assert.ok(!normal.includes('--disable-frontend'));
+  const maintenance = daemonArgs(desiredEngine({ ...engine, spec: { ...engine.spec, disableFrontend: true } }, '/s').launch, 102);
+  assert.ok(maintenance.includes('--disable-frontend'));
+  assert.ok(!maintenance.includes('--nbd-socket'), 'no NBD listener at all');
+  // Only the flag differs: the same replicas, control port and epoch.
+  assert.deepEqual(maintenance.filter((a) => a !== '--disable-frontend'), normal.filter((a, i) => a !== '--nbd-socket' && normal[i - 1] !== '--nbd-socket'));
 });

@@ -37,6 +37,11 @@ export type LaunchSpec =
       readonly epoch: number;
       /** Start in salvage mode (Engine spec.salvageRequested): `--salvage`. */
       readonly salvage?: boolean;
+      /**
+       * Maintenance mode (Engine spec.disableFrontend): `--disable-frontend` instead of the NBD
+       * socket, so the engine serves only its control API (restore, backup, snapshots, rebuild).
+       */
+      readonly disableFrontend?: boolean;
     };
 
 /** A process the agent started or adopted, as seen this pass. */
@@ -97,7 +102,8 @@ export function daemonArgs(launch: LaunchSpec, port: number, host = '127.0.0.1')
     case 'replica':
       return ['replica', '--dir', launch.dir, '--size', String(launch.sizeBytes), '--volume', launch.volumeName, '--listen', hostPort(host, port)];
     case 'engine': {
-      const args = ['engine', '--name', launch.volumeName, '--size', String(launch.sizeBytes), '--nbd-socket', launch.socketPath];
+      const args = ['engine', '--name', launch.volumeName, '--size', String(launch.sizeBytes)];
+      args.push(...(launch.disableFrontend === true ? ['--disable-frontend'] : ['--nbd-socket', launch.socketPath]));
       for (const address of launch.replicaAddresses) args.push('--replica', address);
       args.push('--control-listen', hostPort(host, port), '--minimum-write-replicas', String(launch.minimumWriteReplicas));
       if (launch.epoch > 0) args.push('--epoch', String(launch.epoch));
@@ -212,6 +218,7 @@ export function desiredEngine(engine: Engine, socketDir: string): DesiredInstanc
       minimumWriteReplicas: spec.minimumWriteReplicas,
       epoch: spec.epoch,
       ...(spec.salvageRequested === true ? { salvage: true } : {}),
+      ...(spec.disableFrontend === true ? { disableFrontend: true } : {}),
     },
   };
 }

@@ -703,7 +703,8 @@ export class NodeAgent {
       rebuildStatus,
       generation: observation.generation,
       currentSize: observation.sizeBytes,
-      endpoint: `nbd+unix:///${engine.spec.volumeName}?socket=${this.socketDir}/${engine.metadata.name}.sock`,
+      // Maintenance mode: no device, no NBD socket (Longhorn reports an empty endpoint too).
+      endpoint: engine.spec.disableFrontend === true ? '' : `nbd+unix:///${engine.spec.volumeName}?socket=${this.socketDir}/${engine.metadata.name}.sock`,
     };
   }
 

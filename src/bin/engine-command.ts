@@ -29,6 +29,7 @@ interface EngineCommandOptions {
   readonly pingIntervalMs: string;
   readonly salvage?: boolean;
   readonly epoch?: string;
+  readonly disableFrontend?: boolean;
 }
 
 function fail(message: string): never {
@@ -71,7 +72,10 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   if (sizeBytes % blockSizeBytes !== 0) fail(`--size ${sizeBytes} must be a multiple of ${blockSizeBytes} bytes`);
   if (options.replica.length === 0) fail('at least one --replica is needed');
   if (options.replica.length > replicaCountMax) fail(`at most ${replicaCountMax} replicas`);
-  if (options.nbdSocket === undefined && options.nbdListen === undefined) fail('give --nbd-socket PATH or --nbd-listen HOST:PORT');
+  // Maintenance mode (Longhorn's disableFrontend): no NBD listener at all, only the control API.
+  const frontendDisabled = options.disableFrontend === true;
+  if (frontendDisabled && (options.nbdSocket !== undefined || options.nbdListen !== undefined)) fail('--disable-frontend serves no NBD: leave out --nbd-socket and --nbd-listen');
+  if (!frontendDisabled && options.nbdSocket === undefined && options.nbdListen === undefined) fail('give --nbd-socket PATH or --nbd-listen HOST:PORT (or --disable-frontend)');
   const timeoutMs = positiveInt(options.timeoutMs, '--timeout-ms', 600_000);
   const pingIntervalMs = positiveInt(options.pingIntervalMs, '--ping-interval-ms', 600_000);
   const minimumWriteReplicas = positiveInt(options.minimumWriteReplicas, '--minimum-write-replicas', replicaCountMax);
@@ -135,6 +139,10 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (frontendDisabled) {
+    log(`frontend disabled (maintenance mode): no NBD listener, the volume is not exposed; control on ${controlWhere}`);
+    return;
+  }
   const where = endpoints.map((e) => (e.kind === 'unix' ? `unix ${e.path}` : `tcp ${e.host}:${e.port}`)).join(' and ');
   log(`serving NBD on ${where}; control on ${controlWhere}`);
 }
@@ -173,6 +181,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--timeout-ms <ms>', 'per-request timeout to replicas', String(replicaRequestTimeoutMs))
     .option('--ping-interval-ms <ms>', 'how often every replica is pinged', '2000')
     .option('--salvage', 'every replica failed: start from the newest reachable members even if some are missing (their last writes may be lost)')
+    .option('--disable-frontend', 'maintenance mode: open no NBD listener; serve only the control API (restore, backup, snapshots, rebuild)')
     .option('--epoch <n>', 'fencing epoch assigned by the manager; refuses to start if a replica has seen a higher one (default: one above the highest seen)')
     .action(async (options: EngineCommandOptions) => {
       await runEngine(options);

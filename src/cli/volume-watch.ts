@@ -61,7 +61,8 @@ export async function waitAttached(client: ShorthornClient, name: string, node: 
       if (options.maintenance) return { node, uri: undefined };
       const engine = parts.engines.find((e) => (e.spec as EngineSpec).nodeID === node && (e.status as EngineStatus | undefined)?.currentState === 'running');
       const uri = (engine?.status as EngineStatus | undefined)?.endpoint;
-      return uri === undefined ? undefined : { node, uri };
+      // An empty endpoint is a maintenance-mode engine's (no NBD): the new engine has not reported yet.
+      return uri === undefined || uri === '' ? undefined : { node, uri };
     },
     `\`shorthorn volume get ${name}\` shows its state and replicas; are the nodes ready (\`shorthorn node list\`)?`,
   );

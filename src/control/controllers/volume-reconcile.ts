@@ -17,6 +17,7 @@ import type { SettingValues } from '../settings/settings.ts';
 import { evictionRequestedFor, evictionStep } from './eviction.ts';
 import { admitRebuild, rebuildAllowedAtMs, type RebuildsByNode } from './rebuild-admission.ts';
 import { autoSalvageSetting, salvageStage, salvageStep, type SalvageStep } from './volume-salvage.ts';
+import { attachSpec, detachSpec, engineFrontendSpec, frontendModeMismatch, ticketDisablesFrontend } from './volume-frontend.ts';
 
 /** Keeps a Volume until its engine and replicas are gone. */
 export const volumeFinalizer = 'shorthorn.io/volume';
@@ -245,15 +246,18 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   const ticket = chooseTicket(observed.attachment);
   const firstPlacement = status.state === undefined || status.state === 'creating';
   const wantNode = ticket?.nodeID;
-  if (volume.spec.nodeID !== wantNode) {
+  // The chosen ticket wants the other frontend mode (maintenance on or off): detach, then attach
+  // again in that mode with a fresh engine (volume-frontend.ts says why a restart).
+  const modeMismatch = frontendModeMismatch(volume.spec, ticket);
+  if (volume.spec.nodeID !== wantNode || modeMismatch) {
     const detached = status.state === 'detached';
     if (volume.spec.nodeID !== undefined || detached) {
-      const { nodeID: _nodeID, ...rest } = volume.spec;
       const nextNode = volume.spec.nodeID !== undefined || wantNode === undefined ? undefined : wantNode;
-      const spec: Volume['spec'] = nextNode === undefined ? rest : { ...rest, nodeID: nextNode };
+      const spec: Volume['spec'] = nextNode === undefined || ticket === undefined ? detachSpec(volume.spec) : attachSpec(volume.spec, ticket);
+      const mode = (t: AttachmentTicket): string => (ticketDisablesFrontend(t) ? 'the frontend disabled (maintenance)' : 'the frontend enabled');
       notes.push(nextNode === undefined
-        ? `volume ${name}: detaching from ${volume.spec.nodeID ?? '?'} (${ticket === undefined ? 'no attachment ticket' : `ticket ${ticket.id} wants ${ticket.nodeID}`})`
-        : `volume ${name}: attaching to ${wantNode ?? '?'} for ticket ${ticket?.id ?? '?'}`);
+        ? `volume ${name}: detaching from ${volume.spec.nodeID ?? '?'} (${ticket === undefined ? 'no attachment ticket' : modeMismatch ? `ticket ${ticket.id} wants it with ${mode(ticket)}; the engine restarts` : `ticket ${ticket.id} wants ${ticket.nodeID}`})`
+        : `volume ${name}: attaching to ${wantNode ?? '?'} for ticket ${ticket?.id ?? '?'}${ticket === undefined ? '' : ` with ${mode(ticket)}`}`);
       actions.push({ type: 'update', object: { ...volume, spec } });
       for (const r of replicaUpdates.values()) actions.push({ type: 'update', object: r });
       return { actions, notes };
@@ -381,7 +385,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
   }
   if (salvage?.takeOver === true) {
     state = 'attaching';
-    engineWrite = salvage.engine;
+    engineWrite = salvage.engine === undefined ? undefined : { ...salvage.engine, spec: engineFrontendSpec(salvage.engine.spec, volume.spec) };
   } else if (!attaching || nodeID === undefined) {
     for (const r of all) if (r.spec.desireState !== 'stopped' && !created.includes(r)) updateReplica(r, (x) => ({ ...x, spec: { ...x.spec, desireState: 'stopped' } }));
     if (engine.spec.desireState !== 'stopped') engineWrite = { ...engine, spec: { ...engine.spec, desireState: 'stopped' } };
@@ -418,6 +422,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
             volumeSize: engine.spec.volumeSize, minimumWriteReplicas: volume.spec.minimumWriteReplicas, frontend: volume.spec.frontend,
           },
         };
+        engineWrite = { ...engineWrite, spec: engineFrontendSpec(engineWrite.spec, volume.spec) };
         notes.push(`volume ${name}: starting engine on ${nodeID} with epoch ${epoch} and replicas ${Object.keys(addresses).sort().join(', ')}`);
       }
     } else {
@@ -512,7 +517,7 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     const ticketStatuses = Object.fromEntries(
       Object.values(observed.attachment.spec.attachmentTickets).map((t) => [
         t.id,
-        { id: t.id, satisfied: state === 'attached' && currentNodeID === t.nodeID, ...(t.generation === undefined ? {} : { generation: t.generation }) },
+        { id: t.id, satisfied: state === 'attached' && currentNodeID === t.nodeID && ticketDisablesFrontend(t) === (engine.spec.disableFrontend === true), ...(t.generation === undefined ? {} : { generation: t.generation }) },
       ]),
     );
     const vaStatus = { ...observed.attachment.status, attachmentTicketStatuses: ticketStatuses };
@@ -520,13 +525,15 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
       actions.push({ type: 'updateStatus', object: { ...observed.attachment, status: vaStatus } });
     }
   }
-  const { currentNodeID: _c, lastDegradedAt: _l, ...statusRest } = status;
+  const { currentNodeID: _c, lastDegradedAt: _l, frontendDisabled: _f, ...statusRest } = status;
   const nextStatus: VolumeStatus = {
     ...statusRest,
     state,
     robustness,
     conditions,
     ...(currentNodeID === undefined ? {} : { currentNodeID }),
+    // Maintenance mode in effect: the running engine was started without a frontend.
+    ...(state === 'attached' && engine.spec.disableFrontend === true ? { frontendDisabled: true } : {}),
     ...(lastDegradedAt === undefined ? {} : { lastDegradedAt }),
     ...(engine.status?.generation === undefined ? {} : { generation: engine.status.generation }),
   };
