@@ -12,7 +12,7 @@
 //   POST   /v1/snapshots/revert {name}     → revert (refused while NBD clients are connected)
 //   POST   /v1/rebuilds {address, bandwidthBytesPerSecond?} → add a replica and rebuild it (202)
 //   GET    /v1/rebuilds                    → rebuild progress
-//   POST   /v1/scrub {markErr?, verifyData?} → compare sealed layers across replicas, and each replica's data with its own checksums
+//   POST   /v1/scrub {markErr?, verifyData?, bandwidthBytesPerSecond?} → compare sealed layers across replicas, and each replica's data with its own checksums
 //   POST   /v1/backups {backupName, snapshotName, targetURL, …} → back up a snapshot (202)
 //   GET    /v1/backups, /v1/backups/NAME   → backup jobs and their progress
 //   POST   /v1/restore {targetURL, backupVolumeName, backupName, …} → restore into this volume (202)
@@ -151,8 +151,13 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       const markErr = body['markErr'] ?? false;
       const verifyData = body['verifyData'] ?? true;
       if (typeof markErr !== 'boolean') throw new ControlApiError('bad_request', 'markErr must be a boolean');
+      const bandwidth = body['bandwidthBytesPerSecond'] ?? 0;
       if (typeof verifyData !== 'boolean') throw new ControlApiError('bad_request', 'verifyData must be a boolean');
-      return scrubVolume(engine, { markErr, verifyData });
+      if (typeof bandwidth !== 'number' || !Number.isSafeInteger(bandwidth) || bandwidth < 0) {
+        throw new ControlApiError('bad_request', 'bandwidthBytesPerSecond must be a non-negative integer');
+      }
+      if (bandwidth > 0 && options.clock === undefined) throw new ControlApiError('conflict', 'This engine has no clock to pace a scrub');
+      return scrubVolume(engine, { markErr, verifyData, bandwidthBytesPerSecond: bandwidth, ...(options.clock === undefined ? {} : { clock: options.clock }) });
     }
     case 'POST /v1/backups': {
       const job = await backups(options).startBackup(parseBackupRequest(await readJson(request)));

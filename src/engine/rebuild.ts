@@ -31,6 +31,23 @@ export interface RebuildOptions {
   readonly onProgress?: (progress: RebuildProgress) => void;
 }
 
+/**
+ * A replica that missed an expansion (down at the time, or crashed inside its own: scenario S25)
+ * is smaller than the volume: expand it before it joins, or the first write past its end, and the
+ * copy of every layer at the volume's size, would fail. It is fenced first (expand needs the
+ * engine's epoch). Expansion is refused while the rebuild runs (chainBusy), so the size cannot
+ * move under us. A larger replica is refused: shrinking is never done.
+ */
+async function matchVolumeSize(engine: Engine, target: ChainLink, log: (message: string) => void): Promise<void> {
+  const { sizeBytes } = await target.chain();
+  const volumeSize = engine.sizeBytes();
+  if (sizeBytes === volumeSize) return;
+  if (sizeBytes > volumeSize) throw new IoError('invalid_argument', `Cannot rebuild ${target.address}: it is ${sizeBytes} bytes, larger than the volume (${volumeSize})`);
+  await target.acceptEpoch(engine.status().epoch);
+  await target.expand(volumeSize);
+  log(`rebuild of ${target.address}: expanded it from ${sizeBytes} to ${volumeSize} bytes first`);
+}
+
 /** The source failed (as opposed to the receiving replica): try another source. */
 class SourceFailure extends Error {}
 
@@ -66,6 +83,7 @@ export async function rebuildReplica(options: RebuildOptions): Promise<RebuildPr
   engine.chainBusy = `rebuild of ${target.address}`;
   engine.rebuilds.set(target.address, progress);
   try {
+    await matchVolumeSize(engine, target, options.log);
     await engine.addReplica(target, { join: { name: options.joinName, kind: 'system', labels: { 'shorthorn.io/rebuild': target.address } } });
     for (;;) {
       const source = engine.rwLinks().find((l) => l.address !== target.address && isChainLink(l));
@@ -275,8 +293,8 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
-/** A token bucket over bytes: take() waits until the average rate stays under the limit. */
-class RateLimiter {
+/** A token bucket over bytes: take() waits until the average rate stays under the limit (rebuild, scrub). */
+export class RateLimiter {
   private readonly bytesPerSecond: number;
   private readonly clock: Clock;
   private readonly startMs: number;

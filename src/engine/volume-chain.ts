@@ -7,7 +7,8 @@ import { checksumChunkSizeBytes } from '../lib/limits.ts';
 import type { ChainInfo, ChecksumState, SnapshotKind } from '../format/replica-chain.ts';
 import type { Engine } from './engine.ts';
 import { isChainLink, type ChainLink, type ReplicaLink } from './replica-link.ts';
-import { allChecksums } from './rebuild.ts';
+import { allChecksums, RateLimiter } from './rebuild.ts';
+import type { Clock } from '../lib/clock.ts';
 import { verifyLayerData } from './layer-verify.ts';
 
 export interface SnapshotNode {
@@ -133,7 +134,10 @@ export interface ScrubReport {
 }
 
 /** Compare every chunk of every sealed layer common to the rw replicas; optionally fail the minority. */
-export async function scrubVolume(engine: Engine, options: { markErr: boolean; verifyData?: boolean }): Promise<ScrubReport> {
+export async function scrubVolume(
+  engine: Engine,
+  options: { markErr: boolean; verifyData?: boolean; bandwidthBytesPerSecond?: number; clock?: Clock },
+): Promise<ScrubReport> {
   await engine.whenStartRepairDone();
   checkNotBusy(engine, 'scrub');
   const links = engine.rwLinks().map(chainLink);
@@ -147,6 +151,9 @@ export async function scrubVolume(engine: Engine, options: { markErr: boolean; v
     let chunksChecked = 0;
     const corrupt: { layer: string; offsetBytes: number; replica: string; healthyElsewhere: boolean }[] = [];
     let bytesVerified = 0;
+    // One budget for every replica's reads: the data check of a live volume is paced as a whole.
+    const limiter = options.clock === undefined ? null : new RateLimiter(options.bandwidthBytesPerSecond ?? 0, options.clock);
+    const beforeRead = limiter === null ? undefined : (lengthBytes: number): Promise<void> => limiter.take(lengthBytes);
     for (const layer of common) {
       const sizeBytes = chains[0]!.sizeBytes;
       const sums = await Promise.all(links.map((l) => allChecksums(l, layer, sizeBytes)));
@@ -166,7 +173,9 @@ export async function scrubVolume(engine: Engine, options: { markErr: boolean; v
       }
       if (options.verifyData === false) continue;
       // Each replica's data against its own stored checksums: the only check one replica can do alone.
-      const verified = await Promise.all(links.map((link, r) => verifyLayerData({ link, layer, sizeBytes, stored: sums[r]! })));
+      const verified = await Promise.all(
+        links.map((link, r) => verifyLayerData({ link, layer, sizeBytes, stored: sums[r]!, ...(beforeRead === undefined ? {} : { beforeRead }) })),
+      );
       bytesVerified += verified.reduce((n, v) => n + v.bytesRead, 0);
       verified.forEach((v, r) => {
         for (const offsetBytes of v.corruptOffsets) {

@@ -1,7 +1,8 @@
 // Scrub against bytes flipped in a sealed layer's file on disk (real replica and engine
 // processes): with one replica the corruption is reported from the replica's own stored checksums
-// and nothing is marked or "repaired"; with three, the replica whose data no longer matches its
-// checksums is named and, with markErr, taken out of the write set while the other two stay.
+// and nothing is marked or "repaired", and a paced check stays under its bandwidth limit; with
+// three, the replica whose data no longer matches its checksums is named and, with markErr, taken
+// out of the write set while the other two stay.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, readdir, stat } from 'node:fs/promises';
@@ -86,6 +87,15 @@ test('one replica: a flipped byte in a sealed layer is reported, nothing is mark
     // Not repaired: the flipped byte still reads back flipped.
     const { stdout } = await run('qemu-io', ['-f', 'raw', '-c', `read -P ${pattern ^ 0xff} ${flipAtBytes} 1`, cluster.engine.uri]);
     assert.doesNotMatch(stdout, /Pattern verification failed/);
+    // A paced data check: the bytes read never run ahead of the limit (a bound on work done per
+    // unit of time, not on speed: a slow machine only makes it take longer).
+    const limitBytesPerSecond = 2 * mib;
+    const startMs = performance.now();
+    const paced = (await control(cluster, 'POST', '/v1/scrub', { bandwidthBytesPerSecond: limitBytesPerSecond })) as ScrubReport;
+    const elapsedS = (performance.now() - startMs) / 1000;
+    assert.equal(paced.bytesVerified, 8 * mib);
+    assert.equal(paced.corrupt.length, 1);
+    assert.ok(paced.bytesVerified <= limitBytesPerSecond * elapsedS, `${paced.bytesVerified} bytes verified in ${elapsedS.toFixed(2)} s at a limit of ${limitBytesPerSecond}/s`);
     await stopAll();
   });
 });
