@@ -39,6 +39,7 @@ import {
 } from './instance-plan.ts';
 import { ReplicaRecordReader } from './replica-record.ts';
 import { isSameProcess, loadProcessTable, readProc, saveProcessTable, type ProcessEntry } from './process-table.ts';
+import { rebuildRetryDelayMs } from './rebuild-retry.ts';
 import { stopStrayProcesses } from './stray-processes.ts';
 
 /** The finalizer the agent removes once a deleted replica's data is gone (defined with the volume controller). */
@@ -97,8 +98,6 @@ interface EngineObservation {
   readonly rebuilds: readonly { address: string; state: string; totalBytes: number; doneBytes: number; source: string | null; error: string | null }[];
 }
 
-/** A rebuild of one address is not asked for again sooner than this after the last request. */
-const rebuildRetryMs = 3000;
 
 /** A stable disk name from its path, in Longhorn's `<prefix>-<hex>` style. */
 export function diskNameOf(path: string): string {
@@ -576,17 +575,25 @@ export class NodeAgent {
    * Longhorn's engine monitor does). The engine copies only what differs.
    */
   private async rebuildMissing(engine: Engine, port: number, observation: EngineObservation): Promise<void> {
+    // RW again: the next failure starts the back-off from the beginning.
+    for (const r of observation.replicas) if (r.mode === 'rw') this.rebuildAsked.delete(r.address);
     if (observation.rebuilds.some((r) => r.state !== 'done' && r.state !== 'failed')) return;
     const live = new Set(observation.replicas.filter((r) => r.mode !== 'err').map((r) => r.address));
     const nowMs = this.options.clock.monotonicMs();
+    // Forget addresses not asked for in 10 minutes (gone from every write set), so the map stays small.
+    for (const [address, asked] of this.rebuildAsked) if (nowMs - asked.atMs > 600_000) this.rebuildAsked.delete(address);
+    const due = (address: string): boolean => {
+      const asked = this.rebuildAsked.get(address);
+      return asked === undefined || nowMs - asked.atMs >= rebuildRetryDelayMs(asked.asks);
+    };
     const missing = Object.entries(engine.spec.replicaAddressMap)
-      .filter(([, address]) => !live.has(address))
-      .filter(([, address]) => nowMs - (this.rebuildAskedMs.get(address) ?? -Infinity) >= rebuildRetryMs)
+      .filter(([, address]) => !live.has(address) && due(address))
       .sort(([a], [b]) => (a < b ? -1 : 1));
     const first = missing[0];
     if (first === undefined || observation.replicas.every((r) => r.mode !== 'rw')) return;
     const [replicaName, address] = first;
-    this.rebuildAskedMs.set(address, nowMs);
+    const asks = (this.rebuildAsked.get(address)?.asks ?? 0) + 1;
+    this.rebuildAsked.set(address, { atMs: nowMs, asks });
     try {
       const response = await fetch(`http://${hostPort(this.address, port)}/v1/rebuilds`, {
         method: 'POST',
@@ -595,16 +602,18 @@ export class NodeAgent {
         signal: AbortSignal.timeout(10_000),
       });
       const text = await response.text();
+      const attempt = asks === 1 ? '' : ` (ask ${asks} since it was last RW; next no sooner than ${rebuildRetryDelayMs(asks) / 1000} s)`;
       this.options.log(response.ok
-        ? `engine ${engine.metadata.name}: rebuilding replica ${replicaName} at ${address}`
-        : `engine ${engine.metadata.name}: rebuild of ${replicaName} at ${address} refused (${response.status}): ${text.slice(0, 300)}`);
+        ? `engine ${engine.metadata.name}: rebuilding replica ${replicaName} at ${address}${attempt}`
+        : `engine ${engine.metadata.name}: rebuild of ${replicaName} at ${address} refused (${response.status})${attempt}: ${text.slice(0, 300)}`);
     } catch (error) {
       // The engine went away mid-request: the next pass sees its state and tries again.
       this.options.log(`engine ${engine.metadata.name}: rebuild request for ${address} failed: ${toError(error).message}`);
     }
   }
 
-  private readonly rebuildAskedMs = new Map<string, number>();
+  /** Rebuild requests per replica address: when last, and how many since it was last RW (rebuild-retry.ts). */
+  private readonly rebuildAsked = new Map<string, { atMs: number; asks: number }>();
   /** Ports found in use by something else, until when (monotonic ms). */
   private readonly busyPorts = new Map<number, number>();
 
