@@ -11,6 +11,7 @@ import { defaultMix } from './scenario-workload.ts';
 import { corruptReadScenario } from './planted-scenarios.ts';
 import { identityScenarios } from './identity-scenarios.ts';
 import { chainOpScenarios } from './chain-op-scenarios.ts';
+import { expandScenarios } from './expand-scenarios.ts';
 import { salvageScenarios } from './salvage-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
@@ -320,6 +321,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
   ...salvageScenarios,
   ...identityScenarios,
   ...chainOpScenarios,
+  ...expandScenarios,
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
