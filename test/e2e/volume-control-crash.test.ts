@@ -323,6 +323,14 @@ test(`kill -9 the manager and then the rebuilding node's agent mid-rebuild: conv
     } finally {
       await stopAll();
       cluster?.killInstances();
+      // And any of ours that no table holds (a stray this test provoked, or one the agents lost).
+      for (const p of scanProc(dir)) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
       await cluster?.store.close();
     }
   });
