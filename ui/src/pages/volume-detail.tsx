@@ -1,5 +1,6 @@
 // One volume: what state it is in and why, its replicas with rebuild progress, its snapshot tree,
-// and the actions on it (attach, detach, maintenance mode, expand, replica count, delete).
+// and the actions on it (attach, detach, maintenance mode, expand, replica count, delete; a
+// standby DR volume offers only activate).
 import { useState } from 'preact/hooks';
 import { apiCall, volumeAction } from '../api.ts';
 import { ActionButton, Badge, Notice, PageTitle } from '../components.tsx';
@@ -54,6 +55,28 @@ function AttachActions(props: { volume: VolumeView; nodes: readonly NodeView[] }
   );
 }
 
+/**
+ * A standby (DR) volume offers only `activate` (the API's actions say so): it follows its backups
+ * with the frontend disabled and serves no I/O until activated. Activation is irreversible.
+ */
+function ActivateActions(props: { volume: VolumeView }) {
+  const [frontend, setFrontend] = useState('');
+  const held = props.volume.status?.lastRestoredBackup;
+  return (
+    <div class="toolbar" data-testid="standby-actions">
+      <span class="muted">Standby volume: it serves no I/O until activated{held === undefined ? '' : `; holds backup ${held}`}.</span>
+      <label for="activate-frontend">Frontend</label>
+      <select id="activate-frontend" value={frontend} onChange={(e) => setFrontend(e.currentTarget.value)}>
+        <option value="">unchanged ({props.volume.spec.frontend})</option>
+        <option value="blockdev">blockdev</option>
+        <option value="nbd">nbd</option>
+      </select>
+      <ActionButton label="Activate" confirm={`Activate ${props.volume.id}? It restores the newest backup, stops following the backups and becomes a normal volume (this cannot be undone).`}
+        run={() => volumeAction(props.volume.id, 'activate', frontend === '' ? {} : { frontend })} />
+    </div>
+  );
+}
+
 export function VolumeDetailPage(props: { name: string }) {
   const volumes = useCollection<VolumeView>('Volume');
   const replicas = useCollection<ReplicaView>('Replica');
@@ -81,13 +104,13 @@ export function VolumeDetailPage(props: { name: string }) {
         {(volume.status?.frontendDisabled === true || engine?.spec.disableFrontend === true) && <Badge value="maintenance" />}
         <span class="muted"> {formatBytes(volume.spec.size)} · {volume.spec.numberOfReplicas} replicas · {volume.spec.accessMode} · frontend {volume.spec.frontend}
           {volume.status?.currentNodeID !== undefined && ` · on ${volume.status.currentNodeID}`}
-          {engine?.status?.endpoint !== undefined && ` · ${engine.status.endpoint}`}</span>
+          {engine?.status?.endpoint !== undefined && engine.status.endpoint !== '' && ` · ${engine.status.endpoint}`}</span>
       </p>
       <Notice tone={explanation.tone} testId="volume-explanation">
         <p data-testid="volume-headline">{explanation.headline}</p>
         {explanation.details.length > 0 && <ul>{explanation.details.map((d) => <li key={d}>{d}</li>)}</ul>}
       </Notice>
-      <AttachActions volume={volume} nodes={nodes.items} />
+      {'activate' in volume.actions ? <ActivateActions volume={volume} /> : <AttachActions volume={volume} nodes={nodes.items} />}
       <SizeAndCount volume={volume} />
       <section aria-labelledby="replicas-title">
         <h2 id="replicas-title">Replicas</h2>
