@@ -4,9 +4,10 @@
 // exactly) and backs it up again and again; cluster B's standby volume follows. Every
 // incremental restore must write exactly the changed blocks and zero exactly the dropped ones.
 // B's manager is killed (-9) in the middle of one incremental restore and B's engine in the middle
-// of another: the standby never claims a backup before it holds it and ends up correct. Then A is
+// of another: the standby never claims a backup before it holds it and ends up correct. While
+// standby its engine runs with the frontend disabled: no NBD socket, nbdinfo fails. Then A is
 // stopped, B's volume is activated (restoring the last backup first) and equals A's last backed-up
-// snapshot bit for bit; RTO (activate → attached and ext4 mounted) is measured and printed with
+// snapshot bit for bit, served on that same socket path; RTO (activate → attached and ext4 mounted) is measured and printed with
 // the backup interval (RPO).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -259,7 +260,14 @@ test(`DR volume follows backups incrementally, survives manager and engine kills
       assert.equal(refused.status, 409, 'a standby volume cannot be attached by users');
       const snapshotRefused = await B.call('POST', '/v1/volumes/vol-dr?action=snapshotCreate', {});
       assert.equal(snapshotRefused.status, 409, 'nor snapshotted');
-      step('B: standby created, first backup restored in full');
+      // Never serving I/O while standby (issue #10): its running engine has no frontend.
+      const standbySocket = join(B.dir, 'node-1', 'sockets', 'vol-dr-e-0.sock');
+      const standbyEngine = (await B.store.get('Engine', 'vol-dr-e-0')) as Engine;
+      assert.deepEqual([standbyEngine.status?.currentState, standbyEngine.spec.disableFrontend], ['running', true], 'the standby engine runs in maintenance mode');
+      assert.equal((await volumeStatus(B, 'vol-dr')).frontendDisabled, true);
+      const nbdRefused = await run('nbdinfo', ['--size', `nbd+unix:///vol-dr?socket=${standbySocket}`], { allowFailure: true });
+      assert.notEqual(nbdRefused.code, 0, `nbdinfo on the standby's engine socket must fail: ${nbdRefused.stdout}`);
+      step('B: standby created, first backup restored in full, no NBD while standby');
 
       // Incremental: three blocks rewritten, one zeroed (dropped from the backup's map).
       change([16, 17, 20], [21]);
@@ -338,6 +346,7 @@ test(`DR volume follows backups incrementally, survives manager and engine kills
 
       // Bit for bit, before anything mounts it (a mount writes ext4's superblock).
       const uriB = await attachUri(B, 'vol-dr');
+      assert.equal(uriB, `nbd+unix:///vol-dr?socket=${standbySocket}`, 'the activated volume serves where the standby refused');
       assert.equal(await deviceSha(dir, uriB, 'b-activated'), lastSha, `the activated volume equals A's last backed-up snapshot (seed ${seed})`);
       await cliOk(B, 'volume', 'detach', 'vol-dr', '--wait');
       step('B: compared bit for bit');
