@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Engine } from '../control/resources/engine.ts';
 import { resourceExamples } from '../control/resources/testing/resource-examples.ts';
+import { ownedInstanceKind } from './stray-processes.ts';
 import { allocatePort, daemonArgs, desiredEngine, observedState, planInstances, restartDelayMs, type DesiredInstance, type KnownProcess } from './instance-plan.ts';
 
 const replica = (name: string, extra: Partial<DesiredInstance> = {}): DesiredInstance => ({
@@ -70,14 +71,15 @@ test('daemons listen on the node address; an engine gets the epoch of its Engine
   assert.deepEqual(plan.actions, [{ type: 'start', name: 'a', kind: 'replica', port: 100, args: daemonArgs(replica('a').launch, 100, '10.9.8.2') }]);
 });
 
-test('an engine in maintenance mode (Engine spec.disableFrontend) starts with --disable-frontend and no NBD socket', () => {
+test('an engine in maintenance mode (Engine spec.disableFrontend) starts with --disable-frontend', () => {
   const engine: Engine = structuredClone(resourceExamples.Engine);
   const normal = daemonArgs(desiredEngine(engine, '/s').launch, 102);
   assert.equal(normal[normal.indexOf('--nbd-socket') + 1], `/s/${engine.metadata.name}.sock`);
   assert.ok(!normal.includes('--disable-frontend'));
   const maintenance = daemonArgs(desiredEngine({ ...engine, spec: { ...engine.spec, disableFrontend: true } }, '/s').launch, 102);
   assert.ok(maintenance.includes('--disable-frontend'));
-  assert.ok(!maintenance.includes('--nbd-socket'), 'no NBD listener at all');
-  // Only the flag differs: the same replicas, control port and epoch.
-  assert.deepEqual(maintenance.filter((a) => a !== '--disable-frontend'), normal.filter((a, i) => a !== '--nbd-socket' && normal[i - 1] !== '--nbd-socket'));
+  // Only the flag differs: the same socket slot (strays are found by it), replicas, control port and epoch.
+  assert.deepEqual(maintenance.filter((a) => a !== '--disable-frontend'), normal);
+  const launcher = ['node', '/x/shorthorn.js'];
+  assert.equal(ownedInstanceKind([...launcher, ...maintenance], { launcher, diskPaths: [], socketDir: '/s' }), 'engine', 'a restarted agent finds it as a stray');
 });

@@ -38,8 +38,10 @@ export type LaunchSpec =
       /** Start in salvage mode (Engine spec.salvageRequested): `--salvage`. */
       readonly salvage?: boolean;
       /**
-       * Maintenance mode (Engine spec.disableFrontend): `--disable-frontend` instead of the NBD
-       * socket, so the engine serves only its control API (restore, backup, snapshots, rebuild).
+       * Maintenance mode (Engine spec.disableFrontend): `--disable-frontend`, so the engine opens
+       * no NBD listener and serves only its control API (restore, backup, snapshots, rebuild).
+       * `--nbd-socket` is still passed: it names the engine's slot in the socket directory, by
+       * which a restarted agent finds an engine it never recorded (stray-processes.ts).
        */
       readonly disableFrontend?: boolean;
     };
@@ -102,8 +104,8 @@ export function daemonArgs(launch: LaunchSpec, port: number, host = '127.0.0.1')
     case 'replica':
       return ['replica', '--dir', launch.dir, '--size', String(launch.sizeBytes), '--volume', launch.volumeName, '--listen', hostPort(host, port)];
     case 'engine': {
-      const args = ['engine', '--name', launch.volumeName, '--size', String(launch.sizeBytes)];
-      args.push(...(launch.disableFrontend === true ? ['--disable-frontend'] : ['--nbd-socket', launch.socketPath]));
+      const args = ['engine', '--name', launch.volumeName, '--size', String(launch.sizeBytes), '--nbd-socket', launch.socketPath];
+      if (launch.disableFrontend === true) args.push('--disable-frontend');
       for (const address of launch.replicaAddresses) args.push('--replica', address);
       args.push('--control-listen', hostPort(host, port), '--minimum-write-replicas', String(launch.minimumWriteReplicas));
       if (launch.epoch > 0) args.push('--epoch', String(launch.epoch));

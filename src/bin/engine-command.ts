@@ -73,8 +73,9 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   if (options.replica.length === 0) fail('at least one --replica is needed');
   if (options.replica.length > replicaCountMax) fail(`at most ${replicaCountMax} replicas`);
   // Maintenance mode (Longhorn's disableFrontend): no NBD listener at all, only the control API.
+  // An --nbd-socket given with it is not opened (the node agent passes it: it names the engine).
   const frontendDisabled = options.disableFrontend === true;
-  if (frontendDisabled && (options.nbdSocket !== undefined || options.nbdListen !== undefined)) fail('--disable-frontend serves no NBD: leave out --nbd-socket and --nbd-listen');
+  if (frontendDisabled && options.nbdListen !== undefined) fail('--disable-frontend serves no NBD: leave out --nbd-listen');
   if (!frontendDisabled && options.nbdSocket === undefined && options.nbdListen === undefined) fail('give --nbd-socket PATH or --nbd-listen HOST:PORT (or --disable-frontend)');
   const timeoutMs = positiveInt(options.timeoutMs, '--timeout-ms', 600_000);
   const pingIntervalMs = positiveInt(options.pingIntervalMs, '--ping-interval-ms', 600_000);
@@ -101,7 +102,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
     log: (level, message) => log(`nbd ${level}: ${message}`),
   });
   const endpoints: NbdEndpoint[] = [];
-  if (options.nbdSocket !== undefined) endpoints.push(await nbd.listen({ kind: 'unix', path: options.nbdSocket }));
+  if (options.nbdSocket !== undefined && !frontendDisabled) endpoints.push(await nbd.listen({ kind: 'unix', path: options.nbdSocket }));
   if (options.nbdListen !== undefined) {
     const listen = parseListen(options.nbdListen);
     if (typeof listen === 'string') fail(listen);
@@ -140,7 +141,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (frontendDisabled) {
-    log(`frontend disabled (maintenance mode): no NBD listener, the volume is not exposed; control on ${controlWhere}`);
+    log(`frontend disabled (maintenance mode): no NBD listener${options.nbdSocket === undefined ? '' : ` (${options.nbdSocket} not opened)`}, the volume is not exposed; control on ${controlWhere}`);
     return;
   }
   const where = endpoints.map((e) => (e.kind === 'unix' ? `unix ${e.path}` : `tcp ${e.host}:${e.port}`)).join(' and ');
@@ -181,7 +182,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--timeout-ms <ms>', 'per-request timeout to replicas', String(replicaRequestTimeoutMs))
     .option('--ping-interval-ms <ms>', 'how often every replica is pinged', '2000')
     .option('--salvage', 'every replica failed: start from the newest reachable members even if some are missing (their last writes may be lost)')
-    .option('--disable-frontend', 'maintenance mode: open no NBD listener; serve only the control API (restore, backup, snapshots, rebuild)')
+    .option('--disable-frontend', 'maintenance mode: open no NBD listener (an --nbd-socket is not opened); serve only the control API (restore, backup, snapshots, rebuild)')
     .option('--epoch <n>', 'fencing epoch assigned by the manager; refuses to start if a replica has seen a higher one (default: one above the highest seen)')
     .action(async (options: EngineCommandOptions) => {
       await runEngine(options);
