@@ -299,9 +299,10 @@ async function snapshotRevert(context: ActionContext, volume: Volume, input: Sna
   const snapshot = await snapshotOf(context, volume, input.name);
   if (snapshot.status?.markRemoved === true) throw new ApiError('conflict', `snapshot ${input.name} was deleted; it cannot be reverted to`);
   // The volume must be attached (see volumeActions) with no NBD client connected: the engine
-  // refuses a revert while one is, so no client sees its data change under it. Maintenance mode
-  // (disableFrontend) is not built yet. The manager checks the snapshot against the engine's
-  // chain and reports the outcome in the volume's SnapshotRevert condition (docs/manager.md).
+  // refuses a revert while one is, so no client sees its data change under it (an engine attached
+  // in maintenance mode, disableFrontend, has no NBD listener at all). The manager checks the
+  // snapshot against the engine's chain and reports the outcome in the volume's SnapshotRevert
+  // condition (docs/manager.md).
   return changeVolume(context, volume.metadata.name, (current) => ({
     ...current,
     metadata: { ...current.metadata, annotations: { ...current.metadata.annotations, [revertAnnotation]: input.name } },
