@@ -15,6 +15,7 @@ import { checksumChunkSizeBytes, rebuildInflightMax, rebuildPieceBytes, replicaC
 import type { ChainInfo, ChunkChecksum, LayerExtent, SnapshotInfo } from '../format/replica-chain.ts';
 import type { Engine, RebuildProgress } from './engine.ts';
 import { isChainLink, type ChainLink } from './replica-link.ts';
+import { verifyLayerData } from './layer-verify.ts';
 
 export const emptyChunkDigest = createHash('sha256').digest('hex');
 
@@ -207,11 +208,16 @@ async function planLayer(args: { source: ChainLink; target: ChainLink; info: Sna
   // The receiver holds a layer of that name: compare chunk by chunk, copy only what differs.
   const sourceSums = await fromSource(() => allChecksums(source, info.name, sizeBytes));
   const targetSums = await allChecksums(target, info.name, sizeBytes);
+  // The receiver's stored checksums say what its layer held when they were computed, not what it
+  // holds now: bytes that rotted since (scenario S15) would be kept as "matching" and served
+  // later. Re-hash its data, and send again every chunk that no longer matches its own record.
+  const { corruptOffsets } = await verifyLayerData({ link: target, layer: info.name, sizeBytes, stored: targetSums });
+  const rotten = new Set(corruptOffsets.map((offsetBytes) => Math.floor(offsetBytes / checksumChunkSizeBytes)));
   const differs = new Set<number>();
   const local: LayerExtent[] = [];
   sourceSums.forEach((c, i) => {
     const mine = targetSums[i]?.digest;
-    if (mine !== c.digest) differs.add(i);
+    if (mine !== c.digest || rotten.has(i)) differs.add(i);
     else if (c.digest !== emptyChunkDigest) appendRun(local, c.offsetBytes, c.lengthBytes);
   });
   if (differs.size === 0) return { info, reuse: true, local: [], pieces: [], sourceSums };

@@ -12,6 +12,7 @@ import { corruptReadScenario } from './planted-scenarios.ts';
 import { identityScenarios } from './identity-scenarios.ts';
 import { chainOpScenarios } from './chain-op-scenarios.ts';
 import { expandScenarios } from './expand-scenarios.ts';
+import { bitrotScenarios } from './bitrot-scenarios.ts';
 import { salvageScenarios } from './salvage-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
@@ -322,6 +323,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
   ...identityScenarios,
   ...chainOpScenarios,
   ...expandScenarios,
+  ...bitrotScenarios,
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
