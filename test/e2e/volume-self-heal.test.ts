@@ -1,12 +1,13 @@
 // A volume that heals itself, end to end on one host: the embedded store (and again etcd), three node agents (each
 // its own data dir and disk) and one manager, all real processes. A 3-replica volume is placed one
 // replica per node, attached through a VolumeAttachment ticket, written and verified with qemu-io
-// through the engine's NBD socket; a replica process is killed with SIGKILL mid-use, the agent
+// and fio --verify through the engine's NBD socket; a replica process is killed with SIGKILL mid-use, the agent
 // restarts it, the engine rebuilds it, the volume is healthy again, the data verifies and a scrub
 // finds every replica identical. The engine is killed too and comes back with its data. Then
 // detach, and delete (replica data removed).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
@@ -24,6 +25,26 @@ after(stopAll);
 const volumeName = 'vol-heal';
 const sizeBytes = 64 * 1024 * 1024;
 const nodes = ['node-1', 'node-2', 'node-3'];
+
+/** fio's seeded random-write job with crc32c verification over 16–48 MiB; the same arguments replay the same data. */
+function runFio(uri: string, extra: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const args = ['--name=heal', '--ioengine=nbd', `--uri=${uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--offset=16M', '--size=32M',
+    '--verify=crc32c', '--randseed=4321', '--verify_state_save=0', '--output-format=json', ...extra];
+  return new Promise((resolve, reject) => {
+    const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function fioErrors(stdout: string): number {
+  const json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { error: number }[] };
+  return json.jobs.reduce((sum, job) => sum + job.error, 0);
+}
 
 for (const backend of ['embedded', 'etcd'] as const) {
   test(`a 3-replica volume places, attaches, survives a killed replica, heals, detaches and deletes (${backend} store)`, async () => {
@@ -74,8 +95,13 @@ for (const backend of ['embedded', 'etcd'] as const) {
         // SIGKILL a replica that is not on the engine's node, then keep writing: the engine drops it.
         const victim = (await replicasOf()).find((r) => r.spec.nodeID === 'node-2')!;
         const victimPid = victim.status!.pid!;
+        // fio writes and verifies its own region (16–48 MiB) while the replica dies under it.
+        const fio = runFio(uri, ['--do_verify=1']);
         process.kill(victimPid, 'SIGKILL');
         await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x6b 8M 8M', '-c', 'flush', uri]);
+        const fioWrite = await fio;
+        assert.equal(fioWrite.code, 0, `fio: ${fioWrite.stderr}`);
+        assert.equal(fioErrors(fioWrite.stdout), 0, 'fio --verify saw no error while a replica was killed');
         await waitFor('the killed replica restarted, rebuilt, and the volume healthy', async () => {
           const v = await getVolume();
           const r = (await store.get('Replica', victim.metadata.name)) as Replica;
@@ -109,6 +135,9 @@ for (const backend of ['embedded', 'etcd'] as const) {
           return back && modes.length === 3 && modes.every((m) => m === 'RW') && v.status?.state === 'attached' && v.status.robustness === 'healthy' ? true : undefined;
         }, 30_000);
         await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x5a 0 8M', '-c', 'read -P 0x6b 8M 8M', uri]);
+        const fioVerify = await runFio(uri, ['--verify_only=1']);
+        assert.equal(fioVerify.code, 0, `fio: ${fioVerify.stderr}`);
+        assert.equal(fioErrors(fioVerify.stdout), 0, 'what fio wrote verifies after the engine restart');
 
         // Detach: remove the ticket.
         await setTickets({});
