@@ -1,11 +1,13 @@
 // Scrub of one replica on its own: recompute a sealed layer's per-chunk digests from the data the
 // replica holds now (its extents and bytes, read over the replica protocol) exactly as the replica
-// computed them when the layer was sealed (src/replica/chunk-checksums.ts, docs/replica-format.md),
+// computed them when the layer was sealed (the descriptor of src/format/chunk-digest.ts, as
+// src/replica/chunk-checksums.ts uses it; docs/replica-format.md),
 // and compare with the checksums it has stored. A difference is corruption of that replica's copy
 // (a bit flip, a lost write) found without any other replica to compare with; nothing is repaired
 // here. Corruption that happened before the stored checksums were computed cannot be seen this way.
 import { createHash, type Hash } from 'node:crypto';
 import { checksumChunkSizeBytes } from '../lib/limits.ts';
+import { chunkPieceDescriptor } from '../format/chunk-digest.ts';
 import type { ChunkChecksum } from '../format/replica-chain.ts';
 import type { ChainLink } from './replica-link.ts';
 
@@ -13,14 +15,6 @@ import type { ChainLink } from './replica-link.ts';
 export interface LayerVerifyResult {
   readonly corruptOffsets: readonly number[];
   readonly bytesRead: number;
-}
-
-function descriptor(offsetInChunk: number, lengthBytes: number, kind: 'data' | 'zero'): Uint8Array {
-  const view = new DataView(new ArrayBuffer(24));
-  view.setBigUint64(0, BigInt(offsetInChunk), true);
-  view.setBigUint64(8, BigInt(lengthBytes), true);
-  view.setBigUint64(16, kind === 'data' ? 1n : 2n, true);
-  return new Uint8Array(view.buffer);
 }
 
 export async function verifyLayerData(args: {
@@ -53,7 +47,7 @@ export async function verifyLayerData(args: {
         chunk = c;
         hash = createHash('sha256');
       }
-      hash.update(descriptor(from - c * checksumChunkSizeBytes, pieceEnd - from, kind));
+      hash.update(chunkPieceDescriptor(from - c * checksumChunkSizeBytes, pieceEnd - from, kind));
       if (kind === 'data') {
         await args.beforeRead?.(pieceEnd - from);
         hash.update(await link.readLayer(layer, from, pieceEnd - from));

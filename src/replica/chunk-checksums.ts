@@ -8,6 +8,7 @@
 // are computed on every request and never kept: the head changes with every write (the engine
 // compares heads after an unclean stop, holding its range lock over the chunks it asks for).
 import { createHash } from 'node:crypto';
+import { chunkPieceDescriptor } from '../format/chunk-digest.ts';
 import { blockSizeBytes, checksumChunkSizeBytes, checksumChunksPerRequestMax } from '../lib/limits.ts';
 import type { ChunkChecksum, LayerExtent } from './replica-store.ts';
 import { joinPath } from './replica-files.ts';
@@ -119,11 +120,7 @@ async function computeDigests(request: ChecksumRequest, ranges: readonly LayerRa
         chunk = c;
         hash = createHash('sha256');
       }
-      const descriptor = new DataView(new ArrayBuffer(24));
-      descriptor.setBigUint64(0, BigInt(from - c * checksumChunkSizeBytes), true);
-      descriptor.setBigUint64(8, BigInt(pieceEnd - from), true);
-      descriptor.setBigUint64(16, r.kind === 'data' ? 1n : 2n, true);
-      hash.update(new Uint8Array(descriptor.buffer));
+      hash.update(chunkPieceDescriptor(from - c * checksumChunkSizeBytes, pieceEnd - from, r.kind));
       if (r.kind === 'data') hash.update(await request.read(request.dataFile, from, pieceEnd - from));
       from = pieceEnd;
     }
