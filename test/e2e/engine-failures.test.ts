@@ -2,12 +2,12 @@
 // an engine restarted over stale replicas, an engine killed mid-write.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, stopAll, waitFor } from '../harness/daemon.ts';
+import { fioErrors, runFio } from '../harness/fio.ts';
 import { engineStatus, restartReplica, startCluster, startEngineProcess, type Cluster } from '../harness/volume.ts';
 
 const mib = 1024 * 1024;
@@ -33,23 +33,6 @@ function fioArgs(uri: string, extra: readonly string[]): string[] {
   ];
 }
 
-function startFio(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function fioErrors(stdout: string): number {
-  const json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { error: number }[] };
-  return json.jobs.reduce((sum, job) => sum + job.error, 0);
-}
-
 describe('replica and engine failures under a real client', () => {
   let dir = '';
   let cluster: Cluster;
@@ -66,7 +49,7 @@ describe('replica and engine failures under a real client', () => {
   });
 
   test('kill -9 of two replicas during fio --verify: no client error, ERR within the timeout, data verifies', async () => {
-    const fio = startFio(fioArgs(cluster.engine.uri, ['--do_verify=1']));
+    const fio = runFio(fioArgs(cluster.engine.uri, ['--do_verify=1']));
     const writeCount = async (): Promise<number> => {
       const response = await fetch(`${cluster.engine.controlUrl}/v1/status`);
       return ((await response.json()) as { write: { count: number } }).write.count;
@@ -105,7 +88,7 @@ describe('replica and engine failures under a real client', () => {
     assert.deepEqual(status.replicas.map((r) => r.address), [cluster.replicas[2]!.address]);
     assert.match(cluster.engine.daemon.output(), /stale \(older generation or dropped\): .*127\.0\.0\.1/);
     // Everything fio wrote is still there, read from the one current replica.
-    const verify = await startFio(fioArgs(cluster.engine.uri, ['--verify_only=1']));
+    const verify = await runFio(fioArgs(cluster.engine.uri, ['--verify_only=1']));
     assert.equal(verify.code, 0, verify.stderr);
     assert.equal(fioErrors(verify.stdout), 0);
   });
@@ -113,7 +96,7 @@ describe('replica and engine failures under a real client', () => {
   test('kill -9 of the engine mid-write: flushed writes survive and repeated reads agree', async () => {
     const uri = cluster.engine.uri;
     await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 128M 16M', '-c', 'flush', uri]);
-    const writer = startFio([
+    const writer = runFio([
       '--name=storm', '--ioengine=nbd', `--uri=${uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=32',
       '--offset=160M', '--size=64M', '--time_based', '--runtime=60',
     ]);

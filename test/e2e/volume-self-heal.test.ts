@@ -7,7 +7,6 @@
 // detach, and delete (replica data removed).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
@@ -18,6 +17,7 @@ import type { VolumeAttachment } from '../../src/control/resources/volume-attach
 import type { Volume } from '../../src/control/resources/volume.ts';
 import { run, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
 import { startEtcd } from '../harness/etcd.ts';
+import { fioErrors, runFio, type FioResult } from '../harness/fio.ts';
 import { startLocalCluster, updateWithRetry, type LocalCluster } from '../harness/local-cluster.ts';
 
 after(stopAll);
@@ -27,23 +27,9 @@ const sizeBytes = 64 * 1024 * 1024;
 const nodes = ['node-1', 'node-2', 'node-3'];
 
 /** fio's seeded random-write job with crc32c verification over 16–48 MiB; the same arguments replay the same data. */
-function runFio(uri: string, extra: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const args = ['--name=heal', '--ioengine=nbd', `--uri=${uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--offset=16M', '--size=32M',
-    '--verify=crc32c', '--randseed=4321', '--verify_state_save=0', '--output-format=json', ...extra];
-  return new Promise((resolve, reject) => {
-    const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function fioErrors(stdout: string): number {
-  const json = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { error: number }[] };
-  return json.jobs.reduce((sum, job) => sum + job.error, 0);
+function healFio(uri: string, extra: readonly string[]): Promise<FioResult> {
+  return runFio(['--name=heal', '--ioengine=nbd', `--uri=${uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16', '--offset=16M', '--size=32M',
+    '--verify=crc32c', '--randseed=4321', '--verify_state_save=0', '--output-format=json', ...extra]);
 }
 
 for (const backend of ['embedded', 'etcd'] as const) {
@@ -96,7 +82,7 @@ for (const backend of ['embedded', 'etcd'] as const) {
         const victim = (await replicasOf()).find((r) => r.spec.nodeID === 'node-2')!;
         const victimPid = victim.status!.pid!;
         // fio writes and verifies its own region (16–48 MiB) while the replica dies under it.
-        const fio = runFio(uri, ['--do_verify=1']);
+        const fio = healFio(uri, ['--do_verify=1']);
         process.kill(victimPid, 'SIGKILL');
         await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x6b 8M 8M', '-c', 'flush', uri]);
         const fioWrite = await fio;
@@ -135,7 +121,7 @@ for (const backend of ['embedded', 'etcd'] as const) {
           return back && modes.length === 3 && modes.every((m) => m === 'RW') && v.status?.state === 'attached' && v.status.robustness === 'healthy' ? true : undefined;
         }, 30_000);
         await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x5a 0 8M', '-c', 'read -P 0x6b 8M 8M', uri]);
-        const fioVerify = await runFio(uri, ['--verify_only=1']);
+        const fioVerify = await healFio(uri, ['--verify_only=1']);
         assert.equal(fioVerify.code, 0, `fio: ${fioVerify.stderr}`);
         assert.equal(fioErrors(fioVerify.stdout), 0, 'what fio wrote verifies after the engine restart');
 
