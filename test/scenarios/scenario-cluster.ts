@@ -69,12 +69,18 @@ export class ScenarioCluster {
     faults?: (args: { index: number; address: string; readSource: boolean }) => object | undefined;
   }): Promise<ScenarioCluster> {
     const cluster = new ScenarioCluster(options);
-    for (let i = 0; i < options.replicaCount; i++) await cluster.addReplica({ proxy: options.proxies === true, seed: options.seed + i });
-    // The engine reads from the rw replica whose address sorts first (engine/start-choice.ts), so
-    // a scenario can aim a fault at the read source before anything starts.
-    const readSource = cluster.replicas.map((r) => r.address).sort()[0];
-    await Promise.all(cluster.replicas.map((r) => cluster.startReplica(r, options.faults?.({ index: r.index, address: r.address, readSource: r.address === readSource }))));
-    await cluster.startEngine();
+    try {
+      for (let i = 0; i < options.replicaCount; i++) await cluster.addReplica({ proxy: options.proxies === true, seed: options.seed + i });
+      // The engine reads from the rw replica whose address sorts first (engine/start-choice.ts), so
+      // a scenario can aim a fault at the read source before anything starts.
+      const readSource = cluster.replicas.map((r) => r.address).sort()[0];
+      await Promise.all(cluster.replicas.map((r) => cluster.startReplica(r, options.faults?.({ index: r.index, address: r.address, readSource: r.address === readSource }))));
+      await cluster.startEngine();
+    } catch (error) {
+      // The caller never gets the cluster, so it cannot stop what did start: stop it here.
+      await cluster.stop().catch((stopError: unknown) => cluster.note(`stop after a failed start failed: ${String(stopError)}`));
+      throw error;
+    }
     return cluster;
   }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { SeededRandom } from '../../src/lib/random.ts';
 import { sectorBytes } from '../harness/self-describing-sector.ts';
 import type { Violation } from '../sim/volume-model.ts';
-import { waitFor } from '../harness/daemon.ts';
+import { stopAll, waitFor } from '../harness/daemon.ts';
 import { ScenarioCluster, type ScenarioReplica } from './scenario-cluster.ts';
 import { ScenarioWorkload, latencySummary, type WorkloadMix } from './scenario-workload.ts';
 import type { NbdWorkloadClient } from './nbd-workload-client.ts';
@@ -116,11 +116,33 @@ export async function runScenario(def: ScenarioDefinition, seed: number): Promis
       await writeFile(join(dir, 'history.jsonl'), (workload?.history ?? []).map((e) => JSON.stringify(e)).join('\n') + '\n');
       await writeFile(join(dir, 'processes.log'), cluster?.describe() ?? 'no cluster');
     }
-    // A process that will not stop is killed by stopAll() in the caller; say so in the report.
-    await cluster?.stop().catch((error: unknown) => report.push(`clean stop failed: ${error instanceof Error ? error.message : String(error)}`));
+    // An aborted run (the scenario or a check threw) must still end the workload's client threads
+    // and the daemons, or they keep the process alive (run.js never exited). stop() marks the
+    // threads stopped at once; stopping the engine ends the requests they are waiting for.
+    const threadsDone = workload?.stop();
+    await stopWithin(cluster, abortStopMs).catch((error: unknown) => report.push(`clean stop failed: ${error instanceof Error ? error.message : String(error)}`));
+    await threadsDone;
     if (violations.length === 0) await rm(dir, { recursive: true, force: true });
   }
   return { id: def.id, seed, violations, knownGaps, report, keptDir: violations.length > 0 ? dir : null };
+}
+
+/** How long an aborted run's clean stop may take before every daemon is killed. */
+const abortStopMs = 30_000;
+
+/** Stop the cluster cleanly, or kill every daemon this process started when that takes too long (a paused process). */
+async function stopWithin(cluster: ScenarioCluster | null, timeoutMs: number): Promise<void> {
+  if (cluster === null) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
+  try {
+    if ((await Promise.race([cluster.stop().then(() => 'stopped' as const), late])) === 'late') {
+      await stopAll();
+      throw new Error(`the cluster did not stop within ${timeoutMs} ms; every daemon killed`);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

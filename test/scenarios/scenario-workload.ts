@@ -68,6 +68,7 @@ export class ScenarioWorkload {
   private nextOpId = 1;
   private stopped = false;
   private threads: Promise<void>[] = [];
+  private running = 0;
   private readonly startMs = performance.now();
 
   constructor(options: { seed: number; volumeName: string; sectors: number; mix?: WorkloadMix }) {
@@ -107,6 +108,11 @@ export class ScenarioWorkload {
     await Promise.all(this.threads);
   }
 
+  /** Client threads still looping (0 once stop() has taken effect): an aborted run must leave none. */
+  get runningThreads(): number {
+    return this.running;
+  }
+
   /** Wait until `count` more operations have been acknowledged. */
   async acknowledged(count: number, timeoutMs = 60000): Promise<void> {
     const target = this.stats.acked + count;
@@ -114,14 +120,19 @@ export class ScenarioWorkload {
   }
 
   private async thread(id: number): Promise<void> {
-    while (!this.stopped) {
-      const client = this.client;
-      if (client === null) {
-        await new Promise((r) => setTimeout(r, 20));
-        continue;
+    this.running++;
+    try {
+      while (!this.stopped) {
+        const client = this.client;
+        if (client === null) {
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        this.stats.issued++;
+        await this.oneOp(client, id);
       }
-      this.stats.issued++;
-      await this.oneOp(client, id);
+    } finally {
+      this.running--;
     }
   }
 
