@@ -62,8 +62,9 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
       }
     }),
   );
-  const salvage = options.salvage === true ? chooseSalvageReplicas(reports, options.sizeBytes) : undefined;
-  const choice = salvage ?? chooseStartReplicas(reports, options.sizeBytes);
+  const w = { minimumWriteReplicas: options.minimumWriteReplicas ?? 1 };
+  const salvage = options.salvage === true ? chooseSalvageReplicas(reports, options.sizeBytes, w) : undefined;
+  const choice = salvage ?? chooseStartReplicas(reports, options.sizeBytes, w);
   const possiblyLost = salvage?.kind === 'chosen' ? salvage.possiblyLost : [];
   if (choice.kind === 'none') {
     await Promise.allSettled(links.map((l) => l.close()));
@@ -85,6 +86,12 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   await Promise.allSettled(unused.map((l) => l.close()));
   // Fence first: once a replica has accepted our epoch, an older engine can no longer write to it.
   await Promise.all(chosen.map((l) => l.acceptEpoch(epoch)));
+  // An older engine still running may have recorded a new generation on a chosen replica between
+  // our first read and the fence (it dropped a replica and acknowledged writes on the rest). The
+  // choice was made on records that no longer hold: give up, the next attempt sees the new ones.
+  await checkRecordsUnchanged(chosen, chains, async () => {
+    await Promise.allSettled(links.map((l) => l.close()));
+  });
   // An operation the last engine sent to every replica may have reached only some (start-reconcile.ts).
   const reconciled = await reconcileStart({ links: chosen, chains, requestedSizeBytes: options.sizeBytes, log });
   chosen.splice(0, chosen.length, ...reconciled.links);
@@ -101,10 +108,35 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
     clock: options.clock,
     log,
     ...(options.minimumWriteReplicas === undefined ? {} : { minimumWriteReplicas: options.minimumWriteReplicas }),
+    // A salvage is the operator's acceptance of loss: that engine may bring its write set back to
+    // the minimum by promoting rebuilt replicas (start-choice.ts explains why others may not).
+    ...(options.salvage === true ? { promoteBelowMinimum: true } : {}),
   });
   // The chosen replicas may differ where writes were in flight at an unclean stop: compare them
   // with the read source and repair them in the background (DESIGN §2.8 rule 7); reads stay on
   // the source until that is done.
   engine.runStartRepair(() => repairAfterStart({ engine, clock: options.clock, log }));
   return { engine, stale: choice.stale, unreachable: choice.unreachable, reason: choice.reason, possiblyLost };
+}
+
+async function checkRecordsUnchanged(chosen: readonly ReplicaLink[], chains: ReadonlyMap<string, ChainInfo>, abort: () => Promise<void>): Promise<void> {
+  const moved: string[] = [];
+  try {
+    await Promise.all(
+      chosen.map(async (link) => {
+        const before = chains.get(link.address)?.membership;
+        const after = (await link.chain()).membership;
+        if (before === undefined || before.generation !== after.generation || before.members.join() !== after.members.join()) {
+          moved.push(`${link.address}: generation ${before?.generation ?? '?'} -> ${after.generation}`);
+        }
+      }),
+    );
+  } catch (error) {
+    await abort();
+    throw error;
+  }
+  if (moved.length > 0) {
+    await abort();
+    throw new IoError('io', `Cannot start: an older engine recorded a new write set before the fence (${moved.sort().join('; ')}); start again`);
+  }
 }

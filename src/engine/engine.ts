@@ -47,6 +47,8 @@ export interface EngineOptions {
   readonly log: (message: string) => void;
   /** Writes fail rather than be acknowledged by fewer rw replicas (Longhorn's behaviour: 1). */
   readonly minimumWriteReplicas?: number;
+  /** Salvage starts only: a promotion may bring the write set back up to the minimum (promoteReplica). */
+  readonly promoteBelowMinimum?: boolean;
 }
 
 export interface EngineStatus {
@@ -100,6 +102,7 @@ export class Engine implements BlockDevice {
   private readonly clock: Clock;
   private readonly log: (message: string) => void;
   private readonly minimumWriteReplicas: number;
+  private readonly promoteBelowMinimum: boolean;
   private readonly lock = new RangeLock();
   private readonly barrier = new WriteBarrier();
   /** The pending record of a write-set change; acknowledgements wait for it. */
@@ -138,6 +141,7 @@ export class Engine implements BlockDevice {
     this.clock = options.clock;
     this.log = options.log;
     this.minimumWriteReplicas = options.minimumWriteReplicas ?? 1;
+    this.promoteBelowMinimum = options.promoteBelowMinimum ?? false;
   }
 
   sizeBytes(): number {
@@ -320,9 +324,23 @@ export class Engine implements BlockDevice {
   async promoteReplica(address: string): Promise<void> {
     const member = this.members.find((m) => m.link.address === address && m.mode === 'wo');
     if (member === undefined) throw new IoError('invalid_argument', `No wo replica ${address} to promote`);
+    const w = this.minimumWriteReplicas;
     await this.barrier.exclusive(async () => {
+      // The quorum start rule (start-choice.ts) lets a new engine start while fewer than w members
+      // of the newest generation are missing. Its proof needs: a promotion starts only with >= w
+      // rw replicas, and keeps the joiner only if >= w of them recorded its generation; else {r1}
+      // plus a rebuilt joiner could acknowledge writes while a new engine runs on {r2, r3}.
+      const before = this.members.filter((m) => m.mode === 'rw');
+      if (!this.promoteBelowMinimum && before.length < w) {
+        throw new IoError('invalid_argument', `Cannot promote ${address}: ${before.length} rw replicas, fewer than the minimum ${w} (a new engine may run on the others; only a salvage may do this)`);
+      }
       member.mode = 'rw';
       await this.recordMembership(`replica ${address} promoted to rw`);
+      const kept = before.filter((m) => m.mode === 'rw').length;
+      if (!this.promoteBelowMinimum && kept < w && member.mode === 'rw') {
+        await this.dropMembers([member], `promotion undone: ${kept} of the ${before.length} rw replicas recorded it, fewer than the minimum ${w}`);
+        throw new IoError('io', `Promotion of ${address} undone: ${kept} of the ${before.length} rw replicas recorded it, fewer than the minimum ${w}`);
+      }
     });
   }
 

@@ -5,7 +5,8 @@
 // member list, epoch — never by file times or sizes. Pure.
 //
 // The rule, in order:
-// 1. If the normal rule chooses, salvage changes nothing: nothing is missing.
+// 1. If the normal rule chooses, salvage changes nothing: nothing is missing (or, with a minimum
+//    of w write replicas, fewer than w members are: start-choice.ts's quorum rule).
 // 2. Otherwise take the reachable replicas by generation, newest first. Within one generation,
 //    replicas whose (non-empty) member lists differ were written by two engines that each
 //    recorded that generation (a fork: an earlier salvage went on without a member that an older
@@ -23,7 +24,7 @@
 import type { ChainInfo } from '../format/replica-chain.ts';
 import { isSameReplica, parseMemberId } from '../format/replica-identity.ts';
 import { newestGroup } from './generation-fork.ts';
-import { chooseStartReplicas, type ReplicaReport, type StartChoice } from './start-choice.ts';
+import { chooseStartReplicas, type ReplicaReport, type StartChoice, type StartChoiceOptions } from './start-choice.ts';
 
 type Reached = ReplicaReport & { readonly chain: ChainInfo };
 
@@ -43,8 +44,8 @@ function listsItself(r: Reached, group: readonly Reached[]): boolean {
   return own.some((m) => isSameReplica(m, self)) && recorded.some((m) => isSameReplica(m, self));
 }
 
-export function chooseSalvageReplicas(reports: readonly ReplicaReport[], sizeBytes: number): SalvageChoice {
-  const normal = chooseStartReplicas(reports, sizeBytes);
+export function chooseSalvageReplicas(reports: readonly ReplicaReport[], sizeBytes: number, options: StartChoiceOptions = {}): SalvageChoice {
+  const normal = chooseStartReplicas(reports, sizeBytes, options);
   if (normal.kind === 'chosen') return { ...normal, salvaged: false, possiblyLost: [] };
   const reachable = reports.filter((r): r is Reached => r.chain !== null);
   const unreachable = reports.filter((r) => r.chain === null).map((r) => r.address).sort();
@@ -83,6 +84,7 @@ export function chooseSalvageReplicas(reports: readonly ReplicaReport[], sizeByt
       generation: newest,
       epoch: Math.max(...reachable.map((r) => r.chain.membership.epoch)),
       reason,
+      missingByQuorum: [],
       salvaged: true,
       possiblyLost,
     };

@@ -1,5 +1,34 @@
 // Which replicas an engine may use when it starts (DESIGN §2.8 rule 7, §3.3): only members of the
 // highest recorded generation are candidates; the rest are stale and must be rebuilt. Pure.
+//
+// Missing members and the quorum rule (scenario S09, split brain). Let G be the newest generation
+// the reachable replicas hold, M its member list, U the members of M we cannot reach (by address
+// and instance id) and w the volume's minimum write replicas. With w = 1 any missing member may
+// have gone on alone and acknowledged writes nobody here saw, so we refuse while U is not empty.
+// With w > 1 we start when |U| < w and at least one member holding G answered. Why that is safe:
+//  - Every replica we reach holds a generation <= G, and a replica's generation only grows. So a
+//    member of M that ever recorded a generation > G is in U. Call that set C; C is within U.
+//  - The engine acknowledges a write only with >= w rw replicas, after every membership record the
+//    write caused is on all of them (engine.ts fanOut), and writes acknowledged in G or before are
+//    on every member of M that holds G (members added later were rebuilt first).
+//  - Suppose the engine that recorded G acknowledged a write in some later generation H. If no
+//    replica was promoted between G and H, only drops happened: H's members are a subset of M,
+//    there are >= w of them and all recorded H > G, so |C| >= w. If one was promoted, take the
+//    first promotion after G: it starts only with >= w rw replicas and keeps the joiner only if
+//    >= w of the replicas that were rw before it (all members of M: only drops came between)
+//    recorded its generation (Engine.promoteReplica); those are in C, so again |C| >= w. Either
+//    way |U| >= |C| >= w. Contrapositive: |U| < w means nothing was acknowledged after G, and a
+//    member of M holding G that we reach has every acknowledged write.
+//  - Joiners ('wo') are not counted toward w and are not members, so they change nothing until
+//    promoted, which the previous point covers. This is why an engine left with fewer than w rw
+//    replicas can never promote a replica back (it must be salvaged): otherwise {r1} + a joiner
+//    could acknowledge writes while a new engine started on {r2, r3} by this rule.
+//  - An engine started by this rule is a later generation recorded on a subset of M: its own
+//    records follow the same argument. The old engine, if alive, is fenced by the new epoch on
+//    every chosen replica (engine-start.ts accepts the epoch, then reads the records again and
+//    gives up if one moved meanwhile), so it cannot record anything on them afterwards.
+//  - The rule trusts that the engine that wrote G ran with at least this w. Lowering w is safe;
+//    raising it while an engine runs with the old value is not covered (docs/engine.md).
 import type { ChainInfo } from '../format/replica-chain.ts';
 import { newestGroup } from './generation-fork.ts';
 import { isSameReplica, parseMemberId, type ReplicaIdentity } from '../format/replica-identity.ts';
@@ -21,10 +50,19 @@ export type StartChoice =
       readonly generation: number;
       readonly epoch: number;
       readonly reason: string;
+      /** Members of the generation left out by the quorum rule (they are rebuilt when they return). */
+      readonly missingByQuorum: readonly string[];
     }
   | { readonly kind: 'none'; readonly reason: string };
 
-export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes: number): StartChoice {
+export interface StartChoiceOptions {
+  /** The volume's minimum write replicas (w); 1 if absent. See the quorum rule above. */
+  readonly minimumWriteReplicas?: number;
+}
+
+export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes: number, options: StartChoiceOptions = {}): StartChoice {
+  const w = options.minimumWriteReplicas ?? 1;
+  if (!Number.isSafeInteger(w) || w < 1) return { kind: 'none', reason: `bad minimum write replicas ${w}` };
   const reachable = reports.filter((r): r is ReplicaReport & { chain: ChainInfo } => r.chain !== null);
   const unreachable = reports.filter((r) => r.chain === null).map((r) => r.address);
   if (reachable.length === 0) {
@@ -56,13 +94,21 @@ export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes
     }
   }
   missing.sort();
-  if (missing.length > 0) {
+  const candidates = top.filter((r) => generation === 0 || isRecorded(r));
+  // The quorum rule (top of file): fewer than w members missing, and one holding G answered.
+  const byQuorum = missing.length > 0 && missing.length < w && candidates.length > 0;
+  if (missing.length > 0 && !byQuorum) {
+    const why =
+      w === 1
+        ? ''
+        : candidates.length === 0
+          ? ' (no member holding it answered)'
+          : ` (${missing.length} missing of ${recorded.length}, not fewer than the minimum write replicas ${w})`;
     return {
       kind: 'none',
-      reason: `member${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of generation ${generation} unreachable: ${missing.length > 1 ? 'they' : 'it'} may hold a newer generation`,
+      reason: `member${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of generation ${generation} unreachable: ${missing.length > 1 ? 'they' : 'it'} may hold a newer generation${why}`,
     };
   }
-  const candidates = top.filter((r) => generation === 0 || isRecorded(r));
   const wrongSize = candidates.filter((r) => r.chain.sizeBytes !== sizeBytes);
   const usable = candidates.filter((r) => r.chain.sizeBytes === sizeBytes);
   const chosenSet = new Set(usable.map((r) => r.address));
@@ -76,7 +122,10 @@ export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes
   const chosen = usable.map((r) => r.address).sort();
   const reason =
     `generation ${generation}: using ${chosen.join(', ')}` +
+    (byQuorum
+      ? `; by quorum: ${missing.length} of ${recorded.length} members missing (${missing.join(', ')}), fewer than the minimum write replicas ${w}, so no write was acknowledged after generation ${generation}`
+      : '') +
     (stale.length > 0 ? `; stale (older generation or dropped): ${stale.join(', ')}` : '') +
     (unreachable.length > 0 ? `; unreachable: ${unreachable.join(', ')}` : '');
-  return { kind: 'chosen', chosen, stale, unreachable, generation, epoch, reason };
+  return { kind: 'chosen', chosen, stale, unreachable, generation, epoch, reason, missingByQuorum: byQuorum ? missing : [] };
 }
