@@ -14,6 +14,8 @@ import { chainOpScenarios } from './chain-op-scenarios.ts';
 import { expandScenarios } from './expand-scenarios.ts';
 import { bitrotScenarios } from './bitrot-scenarios.ts';
 import { salvageScenarios } from './salvage-scenarios.ts';
+import { splitBrainScenarios } from './split-brain-scenarios.ts';
+import { engineSwitchScenarios } from './engine-switch-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
 const errWithinMs = requestTimeoutMs + pingIntervalMs + 1000;
@@ -320,10 +322,12 @@ export const scenarios: readonly ScenarioDefinition[] = [
     },
   },
   ...salvageScenarios,
+  ...splitBrainScenarios,
   ...identityScenarios,
   ...chainOpScenarios,
   ...expandScenarios,
   ...bitrotScenarios,
+  ...engineSwitchScenarios,
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
