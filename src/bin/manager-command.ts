@@ -3,6 +3,7 @@
 // desired states, robustness, replica reuse and replacement). It keeps the lease manager-<id>;
 // volumes whose owner's lease expires move to a live manager.
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -13,6 +14,7 @@ import { NodeLivenessMonitor } from '../control/controllers/node-liveness.ts';
 import { RecurringJobController } from '../control/controllers/recurring-job-controller.ts';
 import { SnapshotController } from '../control/controllers/snapshot-controller.ts';
 import { VolumeController } from '../control/controllers/volume-controller.ts';
+import { armFaultPoints, crashAtEnv, faultTraceEnv, parseCrashAt } from '../control/runtime/fault-points.ts';
 import { LeaseKeeper } from '../control/runtime/lease-keeper.ts';
 import { managerLeaseName } from '../control/runtime/ownership.ts';
 import { realTimers } from '../control/runtime/timers.ts';
@@ -44,6 +46,19 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     process.stderr.write(`shorthorn manager: --lease-ttl-ms must be an integer of at least 1000, not ${options.leaseTtlMs}\n`);
     process.exit(2);
   }
+  // Tests only (scenario S26): crash at a named point of a reconcile loop (runtime/fault-points.ts).
+  const crashAt = parseCrashAt(process.env[crashAtEnv] ?? '');
+  if (typeof crashAt === 'string') {
+    process.stderr.write(`shorthorn manager: ${crashAt}\n`);
+    process.exit(2);
+  }
+  const faultPoints = armFaultPoints(crashAt, {
+    trace: process.env[faultTraceEnv] === '1',
+    // Written synchronously: the marker line must be out before the SIGKILL.
+    log: (line) => writeSync(1, `shorthorn manager: ${id}: ${line}\n`),
+    crash: () => process.kill(process.pid, 'SIGKILL'),
+  });
+  if (crashAt.length > 0) log(`fault points armed: ${crashAt.map((c) => `${c.point} (pass ${c.count})`).join(', ')}`);
   const store = openStore(storeSpec, { clock: systemClock, timers: realTimers });
   const lease = new LeaseKeeper(store, {
     name: managerLeaseName(id), holder: id, ttlMs: leaseTtlMs, timers: realTimers,
@@ -53,7 +68,7 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
   if ((await lease.start()) !== 'held') log('manager lease is held by another process; waiting for it');
   const volumes = new VolumeController({
     store, managerId: id, clock: systemClock, timers: realTimers, log,
-    newId: () => randomBytes(4).toString('hex'),
+    newId: () => randomBytes(4).toString('hex'), faultPoints,
   });
   await volumes.start();
   // Snapshots, purge, revert and expansion of the volumes this manager owns, through their engines.

@@ -9,13 +9,15 @@ import type { Resource } from '../resources/object-meta.ts';
 import type { Replica } from '../resources/replica.ts';
 import type { VolumeAttachment } from '../resources/volume-attachment.ts';
 import type { Volume } from '../resources/volume.ts';
-import { Controller, type Reconciler } from '../runtime/controller.ts';
+import { Controller, type Action, type Reconciler } from '../runtime/controller.ts';
+import { noFaultPoints, type FaultPoints } from '../runtime/fault-points.ts';
 import { Informer } from '../runtime/informer.ts';
 import { leaseLiveness } from '../runtime/ownership.ts';
 import type { Timers } from '../runtime/timers.ts';
 import { Settings } from '../settings/settings.ts';
 import type { ResourceStore } from '../store/resource-store.ts';
 import { mergeRebuilds, rebuildingReplicasByNode } from './rebuild-admission.ts';
+import { volumeFaultPoints, type ActionPoints } from './volume-fault-points.ts';
 import { reconcileVolume, type VolumeObserved } from './volume-reconcile.ts';
 
 /**
@@ -33,6 +35,8 @@ export interface VolumeControllerOptions {
   /** A fresh 8-hex-digit id (replica names); injected so tests can make it deterministic. */
   readonly newId: () => string;
   readonly resyncMs?: number;
+  /** Named points between a pass's writes where a test makes the manager crash (volume-fault-points.ts). */
+  readonly faultPoints?: FaultPoints;
 }
 
 const kinds = ['Volume', 'VolumeAttachment', 'Engine', 'Replica', 'Node', 'Setting'] as const;
@@ -49,12 +53,18 @@ export class VolumeController {
     const onError = (error: Error): void => options.log(`store: ${error.message}`);
     this.informers = new Map(kinds.map((kind) => [kind, new Informer(options.store, kind, { timers: options.timers, onError })]));
     const informer = (kind: (typeof kinds)[number]): Informer => this.informers.get(kind)!;
+    const faultPoints = options.faultPoints ?? noFaultPoints;
+    // The points of the actions of the pass being applied (keyed by the action objects themselves).
+    const actionPoints = new WeakMap<Action, ActionPoints>();
     const reconciler: Reconciler<VolumeObserved> = {
       name: 'volume',
       observe: (name) => this.observe(name),
       reconcile: (desired, observed) => {
         const decision = reconcileVolume(desired as Volume | undefined, observed);
         for (const note of decision.notes) options.log(note);
+        if (faultPoints !== noFaultPoints) {
+          for (const [action, points] of volumeFaultPoints(desired as Volume | undefined, observed, decision.actions)) actionPoints.set(action, points);
+        }
         for (const started of decision.rebuildsStarted ?? []) this.granted.set(started.replica, { nodeID: started.nodeID, atMs: observed.nowMs });
         return decision.actions;
       },
@@ -73,6 +83,11 @@ export class VolumeController {
         onClaim: (name, reason) => options.log(`volume ${name}: owned by manager ${options.managerId} now: ${reason}`),
       },
       onError: (name, error) => options.log(`volume ${name}: reconcile failed (retrying): ${error.message}`),
+      ...(faultPoints === noFaultPoints ? {} : {
+        onAction: (when: 'before' | 'after', action: Action) => {
+          for (const point of actionPoints.get(action)?.[when] ?? []) faultPoints.pass(point);
+        },
+      }),
     });
     const byVolume = (object: Resource): string[] => {
       const volumeName = (object.spec as { volumeName?: unknown }).volumeName;

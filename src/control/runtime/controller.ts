@@ -56,6 +56,11 @@ export interface ControllerOptions<Observed> {
   readonly onError?: (name: string, error: Error) => void;
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
+  /**
+   * Told just before and just after each action is applied (tests' fault points: a manager can
+   * crash between two of a pass's writes, runtime/fault-points.ts). Must not throw.
+   */
+  readonly onAction?: (when: 'before' | 'after', action: Action) => void;
 }
 
 export class Controller<Observed> {
@@ -162,6 +167,7 @@ export class Controller<Observed> {
     let requeueAfterMs: number | undefined;
     for (const action of actions) {
       this.stats.actions++;
+      this.options.onAction?.('before', action);
       switch (action.type) {
         case 'create':
           await store.create(action.object);
@@ -180,6 +186,7 @@ export class Controller<Observed> {
           requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, action.delayMs);
           break;
       }
+      this.options.onAction?.('after', action);
     }
     return requeueAfterMs;
   }
