@@ -133,3 +133,24 @@ test('bad arguments are refused before anything is written', async () => {
   for await (const entry of target.list('')) keys.push(entry.key);
   assert.deepEqual(keys, []);
 });
+
+test(`an incremental backup after a block of the last backup was lost uploads it again and restores (S22, Longhorn #9784; seed ${seed})`, async () => {
+  const { store } = await fixture();
+  const random = new SeededRandom(seed + 7);
+  const volume = seededVolume(8, random);
+  volume.snapshot('s1');
+  await createBackup(store, volume.reader('s1'), { volumeName: 'vol-lost', backupName: 'backup-1', lock: fastLock });
+  const paths = await store.paths('vol-lost');
+  const lost = (await store.loadBackup(paths, 'backup-1')).blocks.find((b) => b.offsetBytes === 0)!;
+  await store.target.delete([paths.block(lost.checksum)]);
+  fillBlock(volume, 7 * blockSize, random); // a change elsewhere; block 0 is unchanged since s1
+  volume.snapshot('s2');
+  const second = await createBackup(store, volume.reader('s2'), { volumeName: 'vol-lost', backupName: 'backup-2', lock: fastLock });
+  assert.equal(second.mode, 'incremental');
+  assert.equal(second.blocksRead, 2, 'the changed block and the lost one');
+  assert.match(second.warnings.join('\n'), /1 blocks of the last backup backup-1 were missing/);
+  assert.equal((await verifyBackup(store, { volumeName: 'vol-lost', backupName: 'backup-2' })).ok, true);
+  await assertRestoresTo(store, { volumeName: 'vol-lost', backupName: 'backup-2', expected: volume.image('s2'), seed });
+  // The lost block is back, so the older backup restores again too.
+  await assertRestoresTo(store, { volumeName: 'vol-lost', backupName: 'backup-1', expected: volume.image('s1'), seed });
+});

@@ -125,6 +125,16 @@ export async function createBackup(store: BackupStore, reader: SnapshotReader, o
       for (let at = range.offsetBytes; at < range.offsetBytes + range.lengthBytes; at += blockSize) offsets.push(at);
     }
     const stored = new Set((await store.listBlocks(paths)).keys());
+    // An incremental backup keeps every unchanged block of the last backup's map. A block missing
+    // from the target would make it unrestorable, and every later incremental with it (Longhorn
+    // #7069, fixed there in #9784): read those offsets again so their blocks are uploaded anew.
+    const missing = (last?.blocks ?? []).filter((b) => !stored.has(b.checksum));
+    if (missing.length > 0) {
+      const planned = new Set(offsets);
+      for (const b of missing) if (!planned.has(b.offsetBytes)) offsets.push(b.offsetBytes);
+      offsets.sort((a, b) => a - b);
+      warnings.push(`${missing.length} blocks of the last backup ${last?.name ?? '?'} were missing from the target and were read from the snapshot again`);
+    }
     const placeholder: BackupConfig = {
       name: backupName, volumeName, snapshotName: '', snapshotCreatedAt: '', createdTime: '', sizeBytes: 0, labels: {}, parameters: {},
       isIncremental: false, compressionMethod: compression, newlyUploadedDataSize: 0, reUploadedDataSize: 0, blocks: [], blockSizeBytes: blockSize,

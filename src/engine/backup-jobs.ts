@@ -200,7 +200,8 @@ export class BackupJobs {
       ...(request.fromBackupName === undefined ? {} : { fromBackupName: request.fromBackupName }),
       blocksDone: 0, blocksTotal: 0, dataBytes: 0, transferBytes: 0, bytesPerSecond: 0, progressPercent: 0,
       startedAt: new Date(clock.nowMs()).toISOString(),
-      ...(this.restoreStatus.lastRestoredBackup === undefined ? {} : { lastRestoredBackup: this.restoreStatus.lastRestoredBackup }),
+      // No lastRestoredBackup: from the first block written the volume no longer holds the
+      // backup restored before, and a restore that fails leaves it holding neither (S22).
     };
     this.restoreStatus = status;
     log(`restore of backup ${request.backupName} of ${request.backupVolumeName} started`);

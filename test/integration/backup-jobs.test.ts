@@ -123,6 +123,12 @@ test('restore: refused with a client connected; clients refused while it runs; s
     assert.equal(status.state, 'completed');
     assert.equal(status.lastRestoredBackup, 'b1');
     assert.equal(jobs.refuseClients(), null);
+    // A later restore that fails leaves the volume holding neither backup: nothing is claimed.
+    assert.equal(jobs.startRestore({ ...restore, backupName: 'b2' }, 0).lastRestoredBackup, undefined);
+    await waitFor('the second restore to reach the runner', () => (runner.pending.length === 2 ? true : undefined));
+    runner.pending[1]!.reject(new Error('block missing'));
+    await jobs.settled();
+    assert.deepEqual([jobs.restore().state, jobs.restore().lastRestoredBackup], ['error', undefined], 'a failed restore keeps no earlier claim (S22)');
     const again = await RawNbdClient.connect({ path: socket });
     await again.handshake();
     again.destroy();
