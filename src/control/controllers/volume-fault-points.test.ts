@@ -76,6 +76,17 @@ test('salvage: engine stop and faulted, then the salvage start, then done', () =
   const failed = volume(volumeStatus(step1.actions));
   const step2 = pointsOf(failed, observed([engine({ desireState: 'stopped' }, { currentState: 'stopped' })], replicas));
   assert.deepEqual(step2.points, ['salvage:engine-start-stored', 'salvage:salvaging-recorded']);
+  // The manager dies at salvage:engine-start-stored (S26 seed 2): the engine spec is stored, the
+  // Salvaging condition is not. The restarted manager must carry on with that start, not stop the
+  // engine and start it again with yet another epoch.
+  const startedSpec = step2.actions.flatMap((a) => (a.type === 'update' && a.object.kind === 'Engine' ? [(a.object as Engine).spec] : []))[0]!;
+  for (const currentState of ['starting', 'running'] as const) {
+    const modes = currentState === 'running' ? { replicaModeMap: { [names[0]!]: 'RW' as const } } : {};
+    const again = pointsOf(failed, observed([engine(startedSpec, { currentState, ...modes })], replicas));
+    assert.ok(!again.points.includes('salvage:engine-stop-stored'), `${currentState}: ${again.points.join(' ')}`);
+    assert.equal(again.actions.filter((a) => a.type === 'update' && a.object.kind === 'Engine' && (a.object as Engine).spec.desireState === 'stopped').length, 0);
+    if (currentState === 'running') assert.ok(again.points.includes('salvage:done-recorded'), again.points.join(' '));
+  }
   const salvaging = volume(volumeStatus(step2.actions));
   const step3 = pointsOf(salvaging, observed([engine({ salvageRequested: true }, { currentState: 'running', replicaModeMap: { [names[0]!]: 'RW' } })], replicas));
   assert.ok(step3.points.includes('salvage:done-recorded'), step3.points.join(' '));

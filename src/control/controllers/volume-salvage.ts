@@ -150,7 +150,11 @@ export function salvageStep(input: SalvageStepInput): SalvageStep {
       notes: [`volume ${volumeName}: ${message}; stopping its engine`],
     };
   }
-  if (stage === 'salvaging' && engine.spec.desireState === 'running') {
+  // A salvage start stored without its `Salvaging` condition (the manager died between the two
+  // writes; S26 seed 2) is the same salvage: stopping it to start it again would restart the
+  // engine and raise the epoch twice for nothing.
+  const ourStart = stage === 'failed' && engine.spec.salvageRequested === true;
+  if ((stage === 'salvaging' || ourStart) && engine.spec.desireState === 'running') {
     if (engine.status?.currentState === 'running') {
       const message = `salvaged: ${condition?.message ?? ''}`.slice(0, 3000);
       return {
