@@ -96,6 +96,9 @@ test('S09 in memory: a new engine starts on r2, r3 by quorum; the old one can no
   await assert.rejects(old.engine.write(0, block(9)), /fewer than the minimum 2/);
   assert.equal(r1.generation, 2);
   assert.deepEqual(r1.members, ['r1']);
+  // The new engine recorded above anything the old one could still record on r1 (1 + 2 * 3).
+  assert.equal(r2.generation, 8);
+  assert.ok(started.engine.status().generation > r1.generation);
   // The write that failed reached r1 only; the new engine never serves it.
   r2.broken = null;
   r2.beforeOp = null;

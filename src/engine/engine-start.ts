@@ -95,7 +95,7 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   // An operation the last engine sent to every replica may have reached only some (start-reconcile.ts).
   const reconciled = await reconcileStart({ links: chosen, chains, requestedSizeBytes: options.sizeBytes, log });
   chosen.splice(0, chosen.length, ...reconciled.links);
-  const generation = choice.generation + 1;
+  const generation = choice.recordAbove + 1;
   const members = chosen.map((l) => memberId({ address: l.address, instanceId: l.instanceId ?? null }));
   await Promise.all(chosen.map((l) => l.setMembership({ generation, members })));
   log(`start: epoch ${epoch}, generation ${generation}, members ${members.join(', ')}`);

@@ -85,6 +85,7 @@ export function chooseSalvageReplicas(reports: readonly ReplicaReport[], sizeByt
       epoch: Math.max(...reachable.map((r) => r.chain.membership.epoch)),
       reason,
       missingByQuorum: [],
+      recordAbove: newest,
       salvaged: true,
       possiblyLost,
     };

@@ -34,6 +34,7 @@ test('S09: the engine\'s host is cut off with r1; r2 and r3 (generation 4 {r1, r
   assert.deepEqual(choice.missingByQuorum, ['r1']);
   assert.deepEqual(choice.unreachable, ['r1']);
   assert.equal(choice.generation, 4);
+  assert.equal(choice.recordAbove, 10, 'above anything the old engine can still record on r1 (at most two records per dropped member: 4 + 2 * 3)');
   assert.match(choice.reason, /by quorum: 1 of 3 members missing \(r1\), fewer than the minimum write replicas 2/);
 });
 
@@ -59,6 +60,8 @@ test('quorum: the newest generation counts, not an older one the reachable repli
   if (choice.kind !== 'chosen') return;
   assert.deepEqual(choice.chosen, ['r2'], 'r2 holds generation 5 and every write acknowledged in it');
   assert.deepEqual(choice.stale, ['r3']);
+  const all = chooseStartReplicas([{ address: 'r1', chain: chain(5, ['r1', 'r2']) }, { address: 'r2', chain: chain(5, ['r1', 'r2']) }], 4096, { minimumWriteReplicas: 2 });
+  assert.equal(all.kind === 'chosen' ? all.recordAbove : -1, 5, 'nothing missing: the next generation as always');
 });
 
 test('quorum: refuses when only replicas of an older generation answer (the missing pair may hold generation 5)', () => {

@@ -27,6 +27,8 @@
 //    records follow the same argument. The old engine, if alive, is fenced by the new epoch on
 //    every chosen replica (engine-start.ts accepts the epoch, then reads the records again and
 //    gives up if one moved meanwhile), so it cannot record anything on them afterwards.
+//  - The missing members may still hold (or receive) the old engine's later records, numbered up
+//    to G + 2|M|: the new engine records its first generation above that (recordAbove below).
 //  - The rule trusts that the engine that wrote G ran with at least this w. Lowering w is safe;
 //    raising it while an engine runs with the old value is not covered (docs/engine.md).
 import type { ChainInfo } from '../format/replica-chain.ts';
@@ -52,6 +54,8 @@ export type StartChoice =
       readonly reason: string;
       /** Members of the generation left out by the quorum rule (they are rebuilt when they return). */
       readonly missingByQuorum: readonly string[];
+      /** The engine's first record must be above this: `generation`, or more after a quorum start. */
+      readonly recordAbove: number;
     }
   | { readonly kind: 'none'; readonly reason: string };
 
@@ -127,5 +131,13 @@ export function chooseStartReplicas(reports: readonly ReplicaReport[], sizeBytes
       : '') +
     (stale.length > 0 ? `; stale (older generation or dropped): ${stale.join(', ')}` : '') +
     (unreachable.length > 0 ? `; unreachable: ${unreachable.join(', ')}` : '');
-  return { kind: 'chosen', chosen, stale, unreachable, generation, epoch, reason, missingByQuorum: byQuorum ? missing : [] };
+  // A missing member may still be written to by the old engine, and each record it makes there is
+  // one higher. After G it only drops replicas (a promotion needs w rw replicas, which would all be
+  // missing), and each dropped replica causes at most two records (engine.ts: the record its drop
+  // queues, and one retry of a record in progress that it failed), so the old engine records at
+  // most 2|M| more generations (S09 seed 2 saw 3 for two drops). The new engine records above
+  // that: otherwise the cut-off replica's larger number would outrank ours at a later start (and
+  // it could not be rebuilt: a replica's generation never goes down).
+  const recordAbove = byQuorum ? generation + 2 * recorded.length : generation;
+  return { kind: 'chosen', chosen, stale, unreachable, generation, epoch, reason, missingByQuorum: byQuorum ? missing : [], recordAbove };
 }

@@ -182,3 +182,36 @@ test('reset tears down every connection with an error on the client', () =>
     const [error] = (await failed) as [NodeJS.ErrnoException];
     assert.equal(error.code, 'ECONNRESET');
   }));
+
+test('cutExisting silences the connections open now and lets new ones through; heal restores the old', () =>
+  withProxy(8, async (proxy, echo) => {
+    const old = await dial(proxy.port);
+    old.write('warm');
+    await readBytes(old, 4);
+    proxy.cutExisting();
+    old.write(payload(3000, 8));
+    await until(proxy, 'swallowed', () => proxy.swallowedBytes.toTarget >= 3000);
+    assert.equal(echo.received, 4);
+    const fresh = await dial(proxy.port);
+    fresh.write('new!');
+    assert.equal((await readBytes(fresh, 4)).toString(), 'new!');
+    proxy.heal();
+    old.write('back');
+    assert.equal((await readBytes(old, 4)).toString(), 'back');
+    old.destroy();
+    fresh.destroy();
+  }));
+
+test('refuseNew resets new connections and keeps the open ones', () =>
+  withProxy(9, async (proxy) => {
+    const open = await dial(proxy.port);
+    proxy.refuseNew();
+    const refused = connect({ host: '127.0.0.1', port: proxy.port });
+    const closed = new Promise<void>((resolve) => refused.once('close', () => resolve()));
+    refused.on('error', () => refused.destroy());
+    await closed;
+    assert.equal(proxy.connectionsRefused, 1);
+    open.write('kept');
+    assert.equal((await readBytes(open, 4)).toString(), 'kept');
+    open.destroy();
+  }));

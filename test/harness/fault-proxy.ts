@@ -7,6 +7,9 @@
 //   halfOpen(dir)       only one direction passes (the other is swallowed)
 //   partition()         blackhole, and new connections are cut at once
 //   reset()             every connection is reset (RST) on both sides
+//   cutExisting()       the connections open now are blackholed; new ones pass (a partition that
+//                       separates the current client from the target, not a later one)
+//   refuseNew()         new connections are reset; open ones go on (the reverse)
 // Counters (bytes forwarded and swallowed) let tests wait for a fault to have acted, not sleep.
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -46,6 +49,8 @@ export class FaultProxy extends EventEmitter {
   private readonly target: { host: string; port: number };
   private readonly shape: Shape = { delayMs: 0, jitterMs: 0, bytesPerSecond: null, swallow: new Set(), refuseNew: false };
   private readonly sockets = new Set<Socket>();
+  /** Sockets of connections cut by cutExisting(): nothing they send is forwarded, until heal(). */
+  private readonly cut = new Set<Socket>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   readonly forwardedBytes: Record<ProxyDirection, number> = { toTarget: 0, toClient: 0 };
   readonly swallowedBytes: Record<ProxyDirection, number> = { toTarget: 0, toClient: 0 };
@@ -111,6 +116,18 @@ export class FaultProxy extends EventEmitter {
     return this;
   }
 
+  /** Blackhole every connection open now, both ways; connections opened later pass. */
+  cutExisting(): this {
+    for (const socket of this.sockets) this.cut.add(socket);
+    return this;
+  }
+
+  /** Reset new connections at once; the open ones go on as they are shaped. */
+  refuseNew(): this {
+    this.shape.refuseNew = true;
+    return this;
+  }
+
   partition(): this {
     this.shape.refuseNew = true;
     return this.blackhole();
@@ -123,6 +140,7 @@ export class FaultProxy extends EventEmitter {
     this.shape.bytesPerSecond = null;
     this.shape.swallow = new Set();
     this.shape.refuseNew = false;
+    this.cut.clear();
     return this;
   }
 
@@ -140,7 +158,10 @@ export class FaultProxy extends EventEmitter {
 
   private track(socket: Socket): void {
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.cut.delete(socket);
+    });
     // Errors (ECONNRESET after a reset, EPIPE) end the pair; the 'close' handlers clean up.
     socket.on('error', () => socket.destroy());
   }
@@ -169,7 +190,7 @@ export class FaultProxy extends EventEmitter {
 
   private carry(pipe: Pipe, chunk: Buffer): void {
     const shape = this.shape;
-    if (shape.swallow.has(pipe.direction)) {
+    if (shape.swallow.has(pipe.direction) || this.cut.has(pipe.from)) {
       this.swallowedBytes[pipe.direction] += chunk.length;
       this.emit('swallowed', pipe.direction, chunk.length);
       return;

@@ -46,10 +46,13 @@ export class ScenarioCluster {
   engine: Daemon | null = null;
   controlUrl = '';
   readonly log: string[] = [];
+  /** The engines' --minimum-write-replicas unless startEngine says otherwise. */
+  readonly minimumWriteReplicas: number;
   private stopped = false;
 
-  private constructor(options: { dir: string; volume: string; sizeBytes: number }) {
+  private constructor(options: { dir: string; volume: string; sizeBytes: number; minimumWriteReplicas?: number }) {
     this.dir = options.dir;
+    this.minimumWriteReplicas = options.minimumWriteReplicas ?? 1;
     this.volume = options.volume;
     this.sizeBytes = options.sizeBytes;
     this.socket = join(options.dir, 'nbd.sock');
@@ -66,6 +69,7 @@ export class ScenarioCluster {
     replicaCount: number;
     seed: number;
     proxies?: boolean;
+    minimumWriteReplicas?: number;
     faults?: (args: { index: number; address: string; readSource: boolean }) => object | undefined;
   }): Promise<ScenarioCluster> {
     const cluster = new ScenarioCluster(options);
@@ -115,11 +119,13 @@ export class ScenarioCluster {
    * (start from the newest reachable members even if some are missing). Rejects with the
    * engine's output when it refuses to start.
    */
-  async startEngine(options: { salvage?: boolean; replicas?: readonly ScenarioReplica[] } = {}): Promise<void> {
+  async startEngine(options: { salvage?: boolean; replicas?: readonly ScenarioReplica[]; minimumWriteReplicas?: number } = {}): Promise<void> {
     const args = ['engine', '--name', this.volume, '--size', String(this.sizeBytes), '--nbd-socket', this.socket];
     args.push('--timeout-ms', String(requestTimeoutMs), '--ping-interval-ms', String(pingIntervalMs));
     for (const r of options.replicas ?? this.replicas) args.push('--replica', r.address);
     if (options.salvage === true) args.push('--salvage');
+    const w = options.minimumWriteReplicas ?? this.minimumWriteReplicas;
+    if (w !== 1) args.push('--minimum-write-replicas', String(w));
     this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) }, timeoutMs: 60_000 });
     this.controlUrl = `http://${this.engine.ready[1] ?? ''}`;
     this.note(`engine started${options.salvage === true ? ' (salvage)' : ''}, pid ${this.engine.pid}`);

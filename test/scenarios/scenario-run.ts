@@ -37,6 +37,8 @@ export interface ScenarioDefinition {
   readonly replicaCount?: number;
   readonly sizeBytes?: number;
   readonly proxies?: boolean;
+  /** The engine's --minimum-write-replicas (default 1). */
+  readonly minimumWriteReplicas?: number;
   readonly threads?: number;
   readonly mix?: WorkloadMix;
   /** Disk fault config of replica `index` at its first start (address: what the engine calls it). */
@@ -83,6 +85,7 @@ export async function runScenario(def: ScenarioDefinition, seed: number): Promis
       replicaCount,
       seed,
       proxies: def.proxies === true,
+      ...(def.minimumWriteReplicas === undefined ? {} : { minimumWriteReplicas: def.minimumWriteReplicas }),
       faults: ({ index, readSource }) => def.faults?.({ seed, index, readSource }),
     });
     workload = new ScenarioWorkload({ seed, volumeName: cluster.volume, sectors: sizeBytes / sectorBytes, ...(def.mix === undefined ? {} : { mix: def.mix }) });

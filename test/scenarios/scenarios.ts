@@ -14,6 +14,7 @@ import { chainOpScenarios } from './chain-op-scenarios.ts';
 import { expandScenarios } from './expand-scenarios.ts';
 import { bitrotScenarios } from './bitrot-scenarios.ts';
 import { salvageScenarios } from './salvage-scenarios.ts';
+import { splitBrainScenarios } from './split-brain-scenarios.ts';
 import { engineSwitchScenarios } from './engine-switch-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
@@ -321,6 +322,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
     },
   },
   ...salvageScenarios,
+  ...splitBrainScenarios,
   ...identityScenarios,
   ...chainOpScenarios,
   ...expandScenarios,

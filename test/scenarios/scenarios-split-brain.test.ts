@@ -1,0 +1,5 @@
+// S09, split brain with a minimum of 2 write replicas (split-brain-scenarios.ts), in CI: see
+// scenario-suite.ts and docs/reliability.md.
+import { defineScenarioTests } from './scenario-suite.ts';
+
+defineScenarioTests('split brain', ['S09']);
