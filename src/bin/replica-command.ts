@@ -26,6 +26,14 @@ interface ReplicaCommandOptions {
   readonly unix?: string;
   readonly volume?: string;
   readonly faultConfig?: string;
+  readonly checksumRateMib: string;
+}
+
+/** --checksum-rate-mib: MiB/s of background snapshot hashing (0: off), as bytes per second. */
+export function parseChecksumRate(text: string): number | string {
+  const mib = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(mib >= 0 && mib <= 100_000)) return `--checksum-rate-mib ${JSON.stringify(text)}: want 0 (off) to 100000 MiB/s`;
+  return Math.round(mib * 1024 * 1024);
 }
 
 const sizeUnits: Readonly<Record<string, number>> = {
@@ -98,7 +106,9 @@ async function replicaFiles(options: ReplicaCommandOptions, log: (m: string) => 
 }
 
 async function openOrCreate(options: ReplicaCommandOptions, log: (m: string) => void): Promise<ReplicaStore> {
-  const common = { dir: options.dir, clock: systemClock, ...(await replicaFiles(options, log)) };
+  const checksumBytesPerSecond = parseChecksumRate(options.checksumRateMib);
+  if (typeof checksumBytesPerSecond === 'string') fail(checksumBytesPerSecond);
+  const common = { dir: options.dir, clock: systemClock, checksumBytesPerSecond, log, ...(await replicaFiles(options, log)) };
   if (await holdsNoReplica(options.dir)) {
     if (options.size === undefined) fail(`${options.dir} holds no replica: --size is needed to create one`);
     const sizeBytes = parseSizeBytes(options.size);
@@ -167,6 +177,9 @@ export function registerReplicaCommand(program: Command): void {
     .option('--listen <host:port>', 'TCP address; port 0 picks a free one', '127.0.0.1:0')
     .option('--unix <path>', 'also listen on this unix socket')
     .option('--volume <name>', 'volume name (when creating; checked when opening)')
+    // Longhorn's snapshot-data-integrity 'enabled' (hash every snapshot in the background); 0 is
+    // its 'disabled' (sums are then computed only when a rebuild or scrub asks). docs/engine.md.
+    .option('--checksum-rate-mib <n>', 'hash sealed snapshots in the background at most this many MiB/s (0: off)', '32')
     .option('--fault-config <file>', `tests only (needs ${faultInjectionEnvVar}=1): inject disk faults as this JSON file says (docs/reliability.md)`)
     // Node's file I/O runs on libuv's pool (4 threads by default) and a replica is mostly file
     // I/O: whoever starts the daemon should set UV_THREADPOOL_SIZE (it is read before we run).

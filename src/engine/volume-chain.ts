@@ -22,7 +22,10 @@ export interface SnapshotNode {
   readonly kind: SnapshotKind;
   readonly userCreated: boolean;
   readonly labels: Readonly<Record<string, string>>;
+  /** The read source's stored per-chunk checksums of this snapshot: none, pending, computing, computed, corrupt. */
   readonly checksumState: ChecksumState;
+  /** When they were computed (Unix ms), or null. */
+  readonly checksumComputedMs: number | null;
 }
 
 export interface SnapshotTree {
@@ -50,6 +53,7 @@ export function snapshotTree(source: string, chain: ChainInfo): SnapshotTree {
       userCreated: s.kind === 'user',
       labels: s.labels,
       checksumState: s.checksumState,
+      checksumComputedMs: s.checksumComputedMs ?? null,
     })),
     head: { parent: chain.headParent, sizeBytes: chain.headSizeBytes },
   };

@@ -4,7 +4,12 @@
 
 export type SnapshotKind = 'user' | 'system';
 
-export type ChecksumState = 'none' | 'pending' | 'computed';
+/**
+ * A sealed layer's stored per-chunk checksums: none (not kept, and background hashing is off or
+ * gave up on an error), pending (queued for background hashing), computing, computed (kept in the
+ * layer's `.sum` file), corrupt (the `.sum` file fails its own checks; never trusted or replaced).
+ */
+export type ChecksumState = 'none' | 'pending' | 'computing' | 'computed' | 'corrupt';
 
 export interface SnapshotInfo {
   readonly name: string;
@@ -18,6 +23,8 @@ export interface SnapshotInfo {
   /** Bytes of data this layer holds itself (allocated blocks × block size). */
   readonly sizeBytes: number;
   readonly checksumState: ChecksumState;
+  /** When the stored checksums were computed (Unix ms, to the second); absent when unknown or not computed. */
+  readonly checksumComputedMs?: number;
 }
 
 /** The replica-wide record the engine relies on for fencing and start-up choice (DESIGN §3.3). */

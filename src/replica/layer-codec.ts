@@ -186,7 +186,8 @@ export interface ChunkDigest {
   readonly digest: Uint8Array;
 }
 
-export function encodeChecksumFile(chunks: readonly ChunkDigest[], chunkSizeBytes: number): Uint8Array {
+/** `computedSeconds`: when the digests were computed (Unix seconds; 0 = unknown, as in older files). */
+export function encodeChecksumFile(chunks: readonly ChunkDigest[], chunkSizeBytes: number, computedSeconds = 0): Uint8Array {
   const bytes = new Uint8Array(fileHeaderBytes + chunks.length * checksumEntryBytes);
   const view = new DataView(bytes.buffer);
   chunks.forEach((chunk, i) => {
@@ -195,8 +196,13 @@ export function encodeChecksumFile(chunks: readonly ChunkDigest[], chunkSizeByte
     view.setUint32(at + 4, Math.floor(chunk.chunkIndex / 2 ** 32), true);
     bytes.set(chunk.digest, at + 8);
   });
-  writeHeader(view, 'checksums', [chunkSizeBytes, chunks.length, crc32(bytes.subarray(fileHeaderBytes)), 0]);
+  writeHeader(view, 'checksums', [chunkSizeBytes, chunks.length, crc32(bytes.subarray(fileHeaderBytes)), computedSeconds]);
   return bytes;
+}
+
+/** When a checksum file's digests were computed (Unix seconds, 0 = unknown), from its header alone. */
+export function checksumFileComputedSeconds(header: Uint8Array, what: string): number {
+  return readHeader(header, 'checksums', what)[3]!;
 }
 
 export function decodeChecksumFile(bytes: Uint8Array, chunkSizeBytes: number, what: string): ChunkDigest[] {

@@ -9,23 +9,28 @@
 //   the last flush are in memory (HeadJournal.pending) and may be lost by a crash, never half-shown.
 // - Every chain change commits with one atomic replace of replica.meta; files a crash leaves
 //   unreferenced are removed on open; a durable purge intent is rolled forward on open.
-// - Lock order: chainMutex, then gate, then rangeLock. Data operations hold the gate shared;
-//   commits that swap layers hold it exclusively.
+// - Lock order: chainLock, then gate, then rangeLock. Data operations hold the gate shared;
+//   commits that swap layers hold it exclusively. Chain changes hold chainLock exclusively; reads
+//   of one layer (rebuild source, backup, checksums) hold it shared, a request or a chunk at a
+//   time, so they run alongside each other and alongside writes.
 import type { Clock } from '../lib/clock.ts';
-import { blockSizeBytes, journalCompactBytes, metadataSizeMaxBytes, replicaOpenLayerFilesMax, requestSizeMaxBytes, snapshotCountMax } from '../lib/limits.ts';
-import type { ChainInfo, LayerExtent, ReplicaStore, SnapshotInfo, SnapshotOptions, ChunkChecksum } from './replica-store.ts';
+import { blockSizeBytes, checksumChunkSizeBytes, journalCompactBytes, metadataSizeMaxBytes, replicaOpenLayerFilesMax, requestSizeMaxBytes, snapshotCountMax } from '../lib/limits.ts';
+import type { ChainInfo, LayerExtent, ReplicaStore, SnapshotOptions, ChunkChecksum } from './replica-store.ts';
 import type { ReplicaFile, ReplicaFiles } from './replica-files.ts';
 import { joinPath } from './replica-files.ts';
 import { ReplicaError, ioFailure } from './replica-error.ts';
 import { AsyncMutex, RangeLock, RwGate } from './async-locks.ts';
+import { AsyncRwLock } from './async-rw-lock.ts';
 import { ExtentMap } from './extent-map.ts';
 import { HeadJournal } from './head-journal.ts';
 import { LayerFileCache } from './layer-file-cache.ts';
 import { clipRanges, type LayerRange } from './layer-codec.ts';
-import { checkLabels, checkVolumeSize, isValidName, type ReplicaMeta, type SnapshotRecord } from './replica-meta.ts';
+import { checkVolumeSize, isValidName, type ReplicaMeta, type SnapshotRecord } from './replica-meta.ts';
+import { checkMembership, checkSnapshotOptions, describeChain, initialReplicaMeta } from './store-arguments.ts';
 import { createHeadFiles, layerFileName, loadExtents, metaOutcomeOf, readMeta, removeUnreferenced, writeExtents, writeMeta, type DirContext } from './replica-dir.ts';
 import { completeCoalesce, planPurgeStep, prepareCoalesce } from './purge-step.ts';
-import { LayerChecksums } from './chunk-checksums.ts';
+import { LayerChecksums, type ChecksumPort } from './chunk-checksums.ts';
+import type { PaceSleep } from './checksum-pacer.ts';
 import { LayerReceiver } from './layer-receiver.ts';
 import { planInstall, type InstallLayer } from './install-plan.ts';
 
@@ -45,6 +50,11 @@ export interface OpenReplicaStoreOptions {
   readonly openLayerFilesMax?: number;
   /** Journal length that triggers a compaction check (default: limits.journalCompactBytes). */
   readonly journalCompactBytes?: number;
+  /** Background hashing of sealed layers, bytes of data per second (default 0: off; chunk-checksums.ts). */
+  readonly checksumBytesPerSecond?: number;
+  /** How background hashing waits out its pace (tests: a ManualClock's advance). */
+  readonly checksumSleep?: PaceSleep;
+  readonly log?: (message: string) => void;
 }
 
 export interface CreateReplicaStoreOptions extends OpenReplicaStoreOptions {
@@ -76,19 +86,7 @@ export async function createReplicaStore(options: CreateReplicaStoreOptions): Pr
     if ((await files.list(dir)).includes('replica.meta')) {
       throw new ReplicaError('already_exists', `${dir} already holds a replica`);
     }
-    const meta: ReplicaMeta = {
-      volumeName,
-      sizeBytes,
-      blockSizeBytes,
-      createdMs: options.clock.nowMs(),
-      epoch: 0,
-      generation: 0,
-      members: [],
-      nextFileId: 3,
-      head: { dataFile: layerFileName(1, 'data'), journalFile: layerFileName(2, 'journal'), parent: null },
-      snapshots: [],
-      pending: null,
-    };
+    const meta = initialReplicaMeta(volumeName, sizeBytes, options.clock.nowMs());
     await createHeadFiles(ctx, { ...meta.head, sizeBytes, blockSizeBytes });
     await files.syncDir(dir);
     await writeMeta(ctx, meta);
@@ -135,7 +133,7 @@ export class LayeredReplicaStore implements ReplicaStore {
   private nextFileId: number;
   private readonly cache: LayerFileCache;
   private readonly checksumFiles: LayerChecksums;
-  private readonly chainMutex = new AsyncMutex();
+  private readonly chainLock = new AsyncRwLock();
   private readonly flushMutex = new AsyncMutex();
   private readonly gate = new RwGate();
   private readonly rangeLock = new RangeLock();
@@ -154,7 +152,8 @@ export class LayeredReplicaStore implements ReplicaStore {
     this.volumeName = meta.volumeName;
     this.nextFileId = meta.nextFileId;
     this.cache = new LayerFileCache({ files: options.files, dir: options.dir, openMax: options.openLayerFilesMax ?? replicaOpenLayerFilesMax });
-    this.checksumFiles = new LayerChecksums(this.ctx);
+    const { checksumSleep: sleep, faultPoint, log } = options;
+    this.checksumFiles = new LayerChecksums({ ctx: this.ctx, port: this.checksumPort(), clock: options.clock, bytesPerSecond: options.checksumBytesPerSecond ?? 0, sleep, faultPoint, log });
     this.journalCompactBytes = options.journalCompactBytes ?? journalCompactBytes;
     this.compactCheckBytes = this.journalCompactBytes;
     this.receiver = new LayerReceiver(this, { ...this.ctx, allocateFileId: () => this.nextFileId++ });
@@ -167,6 +166,7 @@ export class LayeredReplicaStore implements ReplicaStore {
     await this.checksumFiles.scan();
     await this.rebuildIndex(this.meta.head.parent);
     await this.openHead();
+    this.checksumFiles.start();
   }
 
   sizeBytes(): number {
@@ -235,7 +235,7 @@ export class LayeredReplicaStore implements ReplicaStore {
    * store to itself after a flush, so the index holds exactly what is durable.
    */
   private compactJournal(): Promise<void> {
-    return this.chainMutex.run(() =>
+    return this.chainLock.exclusive(() =>
       this.gate.runExclusive(async () => {
         this.checkUsable();
         await this.flushHead();
@@ -270,13 +270,8 @@ export class LayeredReplicaStore implements ReplicaStore {
   // ---- chain operations ---------------------------------------------------------------------
 
   snapshot(options: SnapshotOptions): Promise<void> {
-    const { name, kind } = options;
-    if (!isValidName(name)) throw new ReplicaError('invalid_argument', `Invalid snapshot name ${JSON.stringify(name)}`);
-    if (kind !== 'user' && kind !== 'system') throw new ReplicaError('invalid_argument', `Invalid snapshot kind ${String(kind)}`);
-    const labels = checkLabels(options.labels ?? {}, `snapshot ${name}`);
-    const createdMs = options.createdMs ?? this.clock.nowMs();
-    if (!Number.isSafeInteger(createdMs) || createdMs < 0) throw new ReplicaError('invalid_argument', `Invalid createdMs ${createdMs}`);
-    return this.chainMutex.run(() =>
+    const { name, kind, labels, createdMs } = checkSnapshotOptions(options, this.clock.nowMs());
+    return this.chainLock.exclusive(() =>
       this.gate.runExclusive(async () => {
         this.checkUsable();
         if (this.slotByName.has(name)) throw new ReplicaError('already_exists', `Snapshot ${name} already exists`);
@@ -315,35 +310,17 @@ export class LayeredReplicaStore implements ReplicaStore {
         this.headSlot = this.addSlot(null, head.dataFile);
         await this.openHead();
         await this.removeFiles([oldJournalFile]);
+        this.checksumFiles.wake();
       }),
     );
   }
 
   chain(): ChainInfo {
-    const meta = this.meta;
-    const snapshots: SnapshotInfo[] = meta.snapshots.map((s) => ({
-      name: s.name,
-      parent: s.parent,
-      createdMs: s.createdMs,
-      kind: s.kind,
-      labels: s.labels,
-      removed: s.removed,
-      sizeBytes: s.dataBlocks * blockSizeBytes,
-      checksumState: this.checksumFiles.has(s.extentFile) ? 'computed' : 'pending',
-    }));
-    return {
-      volumeName: meta.volumeName,
-      sizeBytes: meta.sizeBytes,
-      blockSizeBytes: meta.blockSizeBytes,
-      snapshots,
-      headSizeBytes: this.index.blocksWithValue(dataValue(this.headSlot)) * blockSizeBytes,
-      headParent: meta.head.parent,
-      membership: { epoch: meta.epoch, generation: meta.generation, members: meta.members },
-    };
+    return describeChain(this.meta, this.index.blocksWithValue(dataValue(this.headSlot)) * blockSizeBytes, (extentFile) => this.checksumFiles.state(extentFile));
   }
 
   markRemoved(snapshotName: string): Promise<void> {
-    return this.chainMutex.run(async () => {
+    return this.chainLock.exclusive(async () => {
       this.checkUsable();
       const record = this.snapshotRecord(snapshotName);
       if (record.removed) return;
@@ -353,12 +330,15 @@ export class LayeredReplicaStore implements ReplicaStore {
   }
 
   purge(): Promise<string[]> {
-    return this.chainMutex.run(async () => {
+    return this.chainLock.exclusive(async () => {
       this.checkUsable();
       const purged: string[] = [];
       for (;;) {
         const step = planPurgeStep(this.meta);
-        if (step === null) return purged;
+        if (step === null) {
+          this.checksumFiles.wake(); // a merged layer has a new extent file, without sums
+          return purged;
+        }
         if (step.kind === 'delete') {
           const record = this.snapshotRecord(step.name);
           await this.gate.runExclusive(async () => {
@@ -366,6 +346,7 @@ export class LayeredReplicaStore implements ReplicaStore {
             this.fault('purge:deleted');
             await this.cache.drop(record.dataFile);
             this.dropSlot(step.name);
+            this.checksumFiles.forget(record.extentFile);
           });
           await this.removeFiles([record.dataFile, record.extentFile, `${record.extentFile}.sum`]);
         } else {
@@ -382,7 +363,7 @@ export class LayeredReplicaStore implements ReplicaStore {
   }
 
   revert(snapshotName: string): Promise<void> {
-    return this.chainMutex.run(() =>
+    return this.chainLock.exclusive(() =>
       this.gate.runExclusive(async () => {
         this.checkUsable();
         const target = this.snapshotRecord(snapshotName);
@@ -409,7 +390,7 @@ export class LayeredReplicaStore implements ReplicaStore {
 
   expand(sizeBytes: number): Promise<void> {
     checkVolumeSize(sizeBytes);
-    return this.chainMutex.run(() =>
+    return this.chainLock.exclusive(() =>
       this.gate.runExclusive(async () => {
         this.checkUsable();
         if (sizeBytes === this.meta.sizeBytes) return;
@@ -426,24 +407,46 @@ export class LayeredReplicaStore implements ReplicaStore {
     );
   }
 
-  checksums(snapshotName: string | null, range: LayerExtent): Promise<ChunkChecksum[]> {
-    return this.chainMutex.run(() =>
+  async checksums(snapshotName: string | null, range: LayerExtent): Promise<ChunkChecksum[]> {
+    this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
+    if (snapshotName !== null) {
+      // No lock held while the sums are computed: the keeper takes the chain lock shared per chunk.
+      const record = await this.chainLock.shared(() => {
+        this.checkUsable();
+        return Promise.resolve(this.snapshotRecord(snapshotName));
+      });
+      return this.checksumFiles.checksums(record, range, this.meta.sizeBytes);
+    }
+    return this.chainLock.shared(() =>
       this.gate.runShared(async () => {
         this.checkUsable();
-        const record = snapshotName === null ? null : this.snapshotRecord(snapshotName);
-        this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
-        return this.checksumFiles.checksums({
-          record, range, volumeSizeBytes: this.meta.sizeBytes, dataFile: record?.dataFile ?? this.meta.head.dataFile,
-          ranges: (b0, b1) => (record === null ? Promise.resolve(this.headRanges(b0, b1)) : this.sealedRanges(record)),
-          read: (file, offset, length) => this.readFileRange(file, offset, length),
+        const chunkBlocks = checksumChunkSizeBytes / blockSizeBytes;
+        const b0 = Math.floor(range.offsetBytes / checksumChunkSizeBytes) * chunkBlocks;
+        const b1 = Math.ceil((range.offsetBytes + range.lengthBytes) / checksumChunkSizeBytes) * chunkBlocks;
+        return this.checksumFiles.headChecksums({
+          range, volumeSizeBytes: this.meta.sizeBytes, ranges: this.headRanges(b0, b1), read: (offset, length) => this.readFileRange(this.meta.head.dataFile, offset, length),
         });
       }),
     );
   }
 
+  /** Background hashing's view of the chain (chunk-checksums.ts): a sealed layer at a time, the chain lock shared. */
+  private checksumPort(): ChecksumPort {
+    return {
+      layers: () => this.meta.snapshots,
+      withLayer: (extentFile, body) => this.chainLock.shared(async () => {
+        this.checkUsable();
+        const record = this.meta.snapshots.find((s) => s.extentFile === extentFile);
+        return record === undefined ? Promise.reject(new ReplicaError('not_found', `Layer ${extentFile} is no longer in the chain`)) : body(record);
+      }),
+      ranges: (layer) => this.sealedRanges(layer),
+      read: (file, offset, length) => this.readFileRange(file, offset, length),
+    };
+  }
+
   layerExtents(layerName: string | null, range: LayerExtent): Promise<LayerExtent[]> {
     this.checkRange(range.offsetBytes, range.lengthBytes, Infinity);
-    return this.chainMutex.run(() =>
+    return this.chainLock.shared(() =>
       this.gate.runShared(async () => {
         this.checkUsable();
         const b0 = Math.floor(range.offsetBytes / blockSizeBytes);
@@ -456,7 +459,7 @@ export class LayeredReplicaStore implements ReplicaStore {
 
   readLayer(layerName: string | null, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
     this.checkIo(offsetBytes, lengthBytes);
-    return this.chainMutex.run(() =>
+    return this.chainLock.shared(() =>
       this.gate.runShared(async () => {
         this.checkUsable();
         const out = new Uint8Array(lengthBytes);
@@ -475,7 +478,7 @@ export class LayeredReplicaStore implements ReplicaStore {
 
   /** Rebuild: make `layers` the head's ancestry up to the join snapshot, in one commit (install-plan.ts). */
   installReceived(layers: readonly InstallLayer[]): Promise<void> {
-    return this.chainMutex.run(() =>
+    return this.chainLock.exclusive(() =>
       this.gate.runExclusive(async () => {
         this.checkUsable();
         const plan = planInstall(this.meta, layers);
@@ -488,13 +491,14 @@ export class LayeredReplicaStore implements ReplicaStore {
         await this.rebuildIndex(this.meta.head.parent);
         for (const r of head) this.index.set(r.startBlock, r.blockCount, r.kind === 'data' ? dataValue(this.headSlot) : zeroValue(this.headSlot));
         await this.removeFiles(plan.obsolete.flatMap((o) => [o.dataFile, o.extentFile, `${o.extentFile}.sum`]));
+        this.checksumFiles.wake();
       }),
     );
   }
 
   acceptEpoch(epoch: number): Promise<void> {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new ReplicaError('invalid_argument', `Invalid epoch ${epoch}`);
-    return this.chainMutex.run(async () => {
+    return this.chainLock.exclusive(async () => {
       this.checkUsable();
       if (epoch < this.meta.epoch) {
         throw new ReplicaError('stale_epoch', `Epoch ${epoch} is older than the accepted epoch ${this.meta.epoch}`);
@@ -505,13 +509,9 @@ export class LayeredReplicaStore implements ReplicaStore {
   }
 
   setMembership(membership: { generation: number; members: readonly string[] }): Promise<void> {
+    checkMembership(membership);
     const { generation } = membership;
-    if (!Number.isSafeInteger(generation) || generation < 0) throw new ReplicaError('invalid_argument', `Invalid generation ${generation}`);
-    const members: unknown = membership.members;
-    if (!Array.isArray(members) || members.length > 40 || members.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 256)) {
-      throw new ReplicaError('invalid_argument', 'Members must be at most 40 non-empty strings of at most 256 characters');
-    }
-    return this.chainMutex.run(async () => {
+    return this.chainLock.exclusive(async () => {
       this.checkUsable();
       if (generation < this.meta.generation) {
         throw new ReplicaError('conflict', `Generation ${generation} is older than the recorded generation ${this.meta.generation}`);
@@ -520,8 +520,9 @@ export class LayeredReplicaStore implements ReplicaStore {
     });
   }
 
-  close(): Promise<void> {
-    return this.chainMutex.run(() =>
+  async close(): Promise<void> {
+    await this.checksumFiles.stop();
+    return this.chainLock.exclusive(() =>
       this.gate.runExclusive(async () => {
         if (this.state === 'closed') return;
         try {
@@ -714,7 +715,7 @@ export class LayeredReplicaStore implements ReplicaStore {
     return out;
   }
 
-  private sealedRanges(record: SnapshotRecord): Promise<LayerRange[]> {
+  private sealedRanges(record: { readonly extentFile: string }): Promise<LayerRange[]> {
     return loadExtents(this.ctx, record.extentFile, { blockSizeBytes, volumeBlocks: this.meta.sizeBytes / blockSizeBytes });
   }
 

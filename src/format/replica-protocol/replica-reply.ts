@@ -160,7 +160,7 @@ export function encodeReplicaReply(envelope: ReplicaReplyEnvelope): Uint8Array {
 }
 
 const snapshotKinds: readonly SnapshotKind[] = ['user', 'system'];
-const checksumStates: readonly ChecksumState[] = ['none', 'pending', 'computed'];
+const checksumStates: readonly ChecksumState[] = ['none', 'pending', 'computing', 'computed', 'corrupt'];
 
 function decodeSnapshotInfo(value: unknown, what: string): SnapshotInfo {
   const object = asObject(value, what);
@@ -177,6 +177,7 @@ function decodeSnapshotInfo(value: unknown, what: string): SnapshotInfo {
     removed: asBoolean(field(object, 'removed'), `${what}.removed`),
     sizeBytes: asCount(field(object, 'sizeBytes'), `${what}.sizeBytes`),
     checksumState: checksumState as ChecksumState,
+    ...(object['checksumComputedMs'] === undefined ? {} : { checksumComputedMs: asCount(object['checksumComputedMs'], `${what}.checksumComputedMs`) }),
   };
 }
 
