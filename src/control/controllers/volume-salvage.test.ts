@@ -87,8 +87,12 @@ test('every replica failed: faulted, engine stopped, then the highest generation
   assert.equal(status1.robustness, 'faulted');
   assert.equal(salvageCondition(status1)?.reason, 'AllReplicasFailed');
   assert.match(salvageCondition(status1)?.message ?? '', /every replica failed .*auto-salvage: restarting/);
-  assert.equal(updated<Engine>(step1.actions, 'Engine')[0]?.spec.desireState, 'stopped');
+  assert.equal(updated<Engine>(step1.actions, 'Engine').length, 0, 'the condition is stored before the engine is stopped');
   assert.ok(step1.notes.some((n) => /every replica failed/.test(n)));
+  // 1b. Faulted recorded: the engine is stopped.
+  const step1b = reconcileVolume(volume({ ...status1 }), observed({ engines: [engine({}, { currentState: 'running', replicaModeMap: allErr })], replicas }));
+  assert.equal(updated<Engine>(step1b.actions, 'Engine')[0]?.spec.desireState, 'stopped');
+  assert.equal(volumeStatus(step1b.actions).robustness ?? 'faulted', 'faulted');
 
   // 2. Engine stopped: the highest generation (replica 1, generation 7) is chosen; the engine
   //    starts in salvage mode with it alone and a new epoch.

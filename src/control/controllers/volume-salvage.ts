@@ -142,10 +142,12 @@ export function salvageStep(input: SalvageStepInput): SalvageStep {
   if (stage === 'none') {
     if (!everyReplicaFailed(engine, input.replicas.map((r) => r.metadata.name))) return none;
     const message = `every replica failed (${failureSummary(engine, input.replicas)}); ${input.autoSalvage ? 'auto-salvage: restarting from the replicas with the newest records' : 'auto-salvage is off: faulted until the salvage action names replicas'}`;
-    const { salvageRequested: _s, ...spec } = engine.spec;
+    // The condition is stored first and the engine stopped on the next pass (the step below): a
+    // manager that dies between the two writes then finds the salvage decided. Stopping first
+    // lost it (S26 seed 5): the restarted manager saw a stopped engine and no condition, and
+    // started the engine the normal way, which refuses for good if a member never returns.
     return {
       takeOver: true, faulted: true, clearEngineSalvage: false, replicas: [],
-      engine: { ...engine, spec: { ...spec, desireState: 'stopped' } },
       condition: { ok: false, reason: 'AllReplicasFailed', message },
       notes: [`volume ${volumeName}: ${message}; stopping its engine`],
     };
