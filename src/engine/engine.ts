@@ -179,13 +179,17 @@ export class Engine implements BlockDevice {
   async write(offsetBytes: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     this.checkRange('write', offsetBytes, data.length);
     if (data.length === 0) return;
-    await this.mutate(offsetBytes, data.length, options, async (alignedOffset, alignedLength) => {
-      const whole =
-        alignedOffset === offsetBytes && alignedLength === data.length
-          ? data
-          : await this.mergePartial({ alignedOffset, alignedLength, offsetBytes, data });
-      await this.fanOut((link) => link.write(alignedOffset, whole));
-    });
+    await this.mutate(offsetBytes, data.length, options, (alignedOffset, alignedLength) =>
+      // Whole blocks (nearly every write) go out as they came, sent from the client's buffer.
+      alignedOffset === offsetBytes && alignedLength === data.length
+        ? this.fanOut((link) => link.write(alignedOffset, data))
+        : this.writeMerged({ alignedOffset, alignedLength, offsetBytes, data }),
+    );
+  }
+
+  private async writeMerged(args: { alignedOffset: number; alignedLength: number; offsetBytes: number; data: Uint8Array }): Promise<void> {
+    const whole = await this.mergePartial(args);
+    await this.fanOut((link) => link.write(args.alignedOffset, whole));
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number, options?: WriteOptions): Promise<void> {
@@ -421,20 +425,38 @@ export class Engine implements BlockDevice {
     const alignedOffset = roundDown(offsetBytes);
     const alignedLength = roundUp(offsetBytes + lengthBytes) - alignedOffset;
     try {
-      await this.barrier.shared(async () => {
-        const release = await this.lock.acquire(alignedOffset, alignedLength);
+      // Barrier and range lock are entered without waiting when nothing holds them against us
+      // (the usual case): no promise or closure for either on a write's path.
+      if (this.barrier.tryEnterShared()) {
         try {
-          await apply(alignedOffset, alignedLength);
+          await this.mutateLocked(alignedOffset, alignedLength, options, apply);
         } finally {
-          release();
+          this.barrier.leaveShared();
         }
-        if (options?.fua === true) await this.fanOut((link) => link.flush());
-      });
+      } else {
+        await this.barrier.shared(() => this.mutateLocked(alignedOffset, alignedLength, options, apply));
+      }
       this.writeStats.record(lengthBytes, this.clock.monotonicMs() - startMs);
     } catch (error) {
       this.writeStats.recordError();
       throw error;
     }
+  }
+
+  /** Under the barrier (shared): take the blocks' range lock, apply, and flush for FUA. */
+  private async mutateLocked(
+    alignedOffset: number,
+    alignedLength: number,
+    options: WriteOptions | undefined,
+    apply: (alignedOffset: number, alignedLength: number) => Promise<void>,
+  ): Promise<void> {
+    const release = this.lock.tryAcquire(alignedOffset, alignedLength) ?? (await this.lock.acquire(alignedOffset, alignedLength));
+    try {
+      await apply(alignedOffset, alignedLength);
+    } finally {
+      release();
+    }
+    if (options?.fua === true) await this.fanOut((link) => link.flush());
   }
 
   private async mergePartial(args: {

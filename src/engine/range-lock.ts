@@ -16,6 +16,21 @@ export class RangeLock {
   private readonly held = new Set<Holder>();
 
   /**
+   * The range at once when no holder overlaps it (most writes), without a promise: the release
+   * function, or undefined when the caller must acquire() and wait.
+   */
+  tryAcquire(offsetBytes: number, lengthBytes: number): (() => void) | undefined {
+    assert(lengthBytes > 0, 'range lock of no bytes');
+    const endBytes = offsetBytes + lengthBytes;
+    for (const holder of this.held) {
+      if (holder.startBytes < endBytes && offsetBytes < holder.endBytes) return undefined;
+    }
+    const holder: Holder = { startBytes: offsetBytes, endBytes, done: undefined, wake: undefined };
+    this.held.add(holder);
+    return this.releaser(holder);
+  }
+
+  /**
    * Waits until no earlier holder overlaps [offsetBytes, offsetBytes + lengthBytes), then returns
    * the release function. Later arrivals that overlap wait for this one.
    */
@@ -36,6 +51,10 @@ export class RangeLock {
     // Registered before waiting, so that every later overlapping arrival queues behind us.
     this.held.add(holder);
     if (waitFor !== undefined) await Promise.all(waitFor);
+    return this.releaser(holder);
+  }
+
+  private releaser(holder: Holder): () => void {
     let released = false;
     return () => {
       assert(!released, 'range lock released twice');

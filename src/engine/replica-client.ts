@@ -8,7 +8,7 @@ import { assert } from '../lib/assert.ts';
 import { replicaClientQueueMax, replicaInflightMax, replicaRequestFloorBytesPerSecond, replicaRequestTimeoutMs, slowRequestTimeoutMs } from '../lib/limits.ts';
 import type { ChainInfo, ChunkChecksum, LayerExtent, ReceivedLayerSpec, SnapshotOptions, StagedExtentSource } from '../format/replica-chain.ts';
 import { ReplicaFrameDecoder } from '../format/replica-protocol/replica-frame-decoder.ts';
-import { encodeReplicaRequest, type ReplicaRequest } from '../format/replica-protocol/replica-request.ts';
+import { encodeReplicaRequestParts, type ReplicaRequest } from '../format/replica-protocol/replica-request.ts';
 import { decodeReplicaReply, type ReplicaReplyBody } from '../format/replica-protocol/replica-reply.ts';
 import type { ReplicaErrorCode as WireErrorCode } from '../format/replica-protocol/replica-ops.ts';
 import type { ReplicaLink } from './replica-link.ts';
@@ -331,7 +331,12 @@ export class ReplicaClient implements ReplicaLink {
     const requestId = this.allocateRequestId();
     this.pending.set(requestId, pending);
     this.corkForThisTick();
-    this.socket.write(encodeReplicaRequest({ requestId, volumeName: this.volumeName, epoch: this.currentEpoch, request }));
+    // Header and payload as two pieces of the corked writev: a write's data is sent from the
+    // caller's buffer, shared by every replica of the fan-out, instead of copied into a frame
+    // per replica. The engine never changes a write's data while it is in flight.
+    const frame = encodeReplicaRequestParts({ requestId, volumeName: this.volumeName, epoch: this.currentEpoch, request });
+    this.socket.write(frame.header);
+    if (frame.payload.length > 0) this.socket.write(frame.payload);
   }
 
   /**

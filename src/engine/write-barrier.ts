@@ -10,6 +10,25 @@ export class WriteBarrier {
   private sharedQueue: (() => void)[] = [];
   private drained: (() => void) | null = null;
 
+  /**
+   * Enter shared at once if nothing exclusive runs or waits (the usual case for a write), without
+   * an async wrapper; the caller must call leaveShared() exactly once after. False: use shared().
+   */
+  tryEnterShared(): boolean {
+    if (this.exclusiveActive || this.exclusiveQueue.length > 0) return false;
+    this.sharedActive += 1;
+    return true;
+  }
+
+  leaveShared(): void {
+    this.sharedActive -= 1;
+    if (this.sharedActive === 0 && this.drained !== null) {
+      const wake = this.drained;
+      this.drained = null;
+      wake();
+    }
+  }
+
   async shared<T>(run: () => Promise<T>): Promise<T> {
     if (this.exclusiveActive || this.exclusiveQueue.length > 0) {
       await new Promise<void>((resolve) => this.sharedQueue.push(resolve));
@@ -19,12 +38,7 @@ export class WriteBarrier {
     try {
       return await run();
     } finally {
-      this.sharedActive -= 1;
-      if (this.sharedActive === 0 && this.drained !== null) {
-        const wake = this.drained;
-        this.drained = null;
-        wake();
-      }
+      this.leaveShared();
     }
   }
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { AssertionError } from '../lib/assert.ts';
 import { ReplicaFrameDecoder } from '../format/replica-protocol/replica-frame-decoder.ts';
 import { decodeReplicaRequest, type ReplicaRequestEnvelope } from '../format/replica-protocol/replica-request.ts';
-import { encodeReplicaReply, type ReplicaReplyResult } from '../format/replica-protocol/replica-reply.ts';
+import { encodeReplicaReply, encodeReplicaReplyParts, type ReplicaReplyResult } from '../format/replica-protocol/replica-reply.ts';
 import type { ReplicaErrorCode } from '../format/replica-protocol/replica-ops.ts';
 import type { ReplicaRequestHandler } from './replica-request-handler.ts';
 
@@ -122,16 +122,22 @@ export class ReplicaConnection {
       done();
       return;
     }
-    const frame = encodeReplicaReply({
+    const frame = encodeReplicaReplyParts({
       requestId,
       volumeName: this.options.handler.volumeName,
       epoch: this.options.handler.acceptedEpoch,
       result,
     });
-    // The callback runs once the kernel has the bytes, or with an error when the socket died;
-    // either way this request no longer holds memory on our side.
+    // Header and payload as two pieces of the corked writev: a read's data is not copied into a
+    // frame. The callback (on the last piece) runs once the kernel has the bytes, or with an
+    // error when the socket died; either way this request no longer holds memory on our side.
     this.corkForThisTick();
-    this.socket.write(frame, () => done());
+    if (frame.payload.length === 0) {
+      this.socket.write(frame.header, done);
+    } else {
+      this.socket.write(frame.header);
+      this.socket.write(frame.payload, done);
+    }
   }
 
   private sendError(requestId: number, opCode: number, code: ReplicaErrorCode, message: string): void {

@@ -2,7 +2,7 @@
 // and replies share the layout (a flag tells them apart), so one decoder serves both ends.
 // The layout, byte by byte, is in docs/replica-protocol.md.
 import { nameLengthMax, replicaFrameSizeMaxBytes } from '../../lib/limits.ts';
-import { assert } from '../../lib/assert.ts';
+import { assert, AssertionError } from '../../lib/assert.ts';
 
 /** "SHRP": every frame starts with it; anything else is a stream we cannot trust. */
 export const replicaFrameMagic = 0x53485250;
@@ -72,35 +72,79 @@ function isU32(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= 0xffffffff;
 }
 
+/** A frame as its header and its payload, handed to the socket as two pieces (one writev): the payload is never copied. */
+export interface ReplicaFrameParts {
+  readonly header: Uint8Array;
+  readonly payload: Uint8Array;
+}
+
+// Headers are cut from shared slabs. A Uint8Array of its own per 104-byte header is a separate
+// backing store (a zeroed malloc, and one more object for the GC to track and sweep) per frame,
+// at tens of thousands of frames a second. Each slot is written once and never reused, so a
+// header still queued on a socket cannot change; a slab lives until its last header is sent.
+const headerSlabBytes = 312 * replicaFrameHeaderBytes;
+let slab = new Uint8Array(0);
+let slabView = new DataView(slab.buffer);
+let slabUsed = 0;
+
+function fail(message: string): never {
+  throw new AssertionError(message);
+}
+
 /**
- * Encode one frame. The caller promises a well-formed header (the codec above this checks what
- * users give it); a broken promise is an assertion, because it is our bug, not the peer's.
+ * Encode one frame's header for a payload of `payloadBytes`. The caller promises a well-formed
+ * header (the codec above this checks what users give it); a broken promise is an assertion,
+ * because it is our bug, not the peer's. (The checks build their messages only when they fail:
+ * this runs for every request and reply.)
  */
-export function encodeReplicaFrame(header: ReplicaFrameHeader, payload: Uint8Array): Uint8Array {
+export function encodeReplicaFrameHeader(header: ReplicaFrameHeader, payloadBytes: number): Uint8Array {
   const nameBytes = nameBytesOf(header.volumeName);
-  assert(nameBytes.length <= nameLengthMax, `volume name of ${nameBytes.length} bytes is too long`);
-  assert(isU32(header.requestId), `request id ${header.requestId} is not a u32`);
-  assert(isU32(header.lengthBytes), `length ${header.lengthBytes} is not a u32`);
-  assert(Number.isSafeInteger(header.epoch) && header.epoch >= 0, `bad epoch ${header.epoch}`);
-  assert(Number.isSafeInteger(header.offsetBytes) && header.offsetBytes >= 0, `bad offset ${header.offsetBytes}`);
-  const frameBytes = replicaFrameHeaderBytes + payload.length;
-  assert(frameBytes <= replicaFrameSizeMaxBytes, `frame of ${frameBytes} bytes exceeds ${replicaFrameSizeMaxBytes}`);
-  const bytes = new Uint8Array(frameBytes);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, replicaFrameHeaderBytes);
-  view.setUint32(0, replicaFrameMagic);
-  view.setUint32(4, frameBytes);
-  view.setUint8(8, header.version);
-  view.setUint8(9, header.opCode);
-  view.setUint8(10, header.flags);
-  view.setUint8(11, nameBytes.length);
-  view.setUint32(12, header.requestId);
-  writeU53(view, 16, header.epoch);
-  writeU53(view, 24, header.offsetBytes);
-  view.setUint32(32, header.lengthBytes);
-  view.setUint16(36, header.status);
-  // Bytes 38..39 are reserved and stay zero.
-  bytes.set(nameBytes, volumeNameFieldOffset);
-  bytes.set(payload, replicaFrameHeaderBytes);
+  if (nameBytes.length > nameLengthMax) fail(`volume name of ${nameBytes.length} bytes is too long`);
+  if (!isU32(header.requestId)) fail(`request id ${header.requestId} is not a u32`);
+  if (!isU32(header.lengthBytes)) fail(`length ${header.lengthBytes} is not a u32`);
+  if (!Number.isSafeInteger(header.epoch) || header.epoch < 0) fail(`bad epoch ${header.epoch}`);
+  if (!Number.isSafeInteger(header.offsetBytes) || header.offsetBytes < 0) fail(`bad offset ${header.offsetBytes}`);
+  const frameBytes = replicaFrameHeaderBytes + payloadBytes;
+  if (frameBytes > replicaFrameSizeMaxBytes) fail(`frame of ${frameBytes} bytes exceeds ${replicaFrameSizeMaxBytes}`);
+  if (slabUsed + replicaFrameHeaderBytes > slab.length) {
+    slab = new Uint8Array(headerSlabBytes);
+    slabView = new DataView(slab.buffer);
+    slabUsed = 0;
+  }
+  const at = slabUsed;
+  slabUsed += replicaFrameHeaderBytes;
+  const view = slabView;
+  view.setUint32(at, replicaFrameMagic);
+  view.setUint32(at + 4, frameBytes);
+  view.setUint8(at + 8, header.version);
+  view.setUint8(at + 9, header.opCode);
+  view.setUint8(at + 10, header.flags);
+  view.setUint8(at + 11, nameBytes.length);
+  view.setUint32(at + 12, header.requestId);
+  writeU53(view, at + 16, header.epoch);
+  writeU53(view, at + 24, header.offsetBytes);
+  view.setUint32(at + 32, header.lengthBytes);
+  view.setUint16(at + 36, header.status);
+  // Bytes 38..39 are reserved and the name's padding is zeros: a fresh slab is all zeros.
+  slab.set(nameBytes, at + volumeNameFieldOffset);
+  return slab.subarray(at, at + replicaFrameHeaderBytes);
+}
+
+/** Encode one frame as header and payload; the payload is the caller's bytes, not a copy. */
+export function encodeReplicaFrameParts(header: ReplicaFrameHeader, payload: Uint8Array): ReplicaFrameParts {
+  return { header: encodeReplicaFrameHeader(header, payload.length), payload };
+}
+
+/** Encode one frame in one buffer (tests and cold paths; the data path sends parts). */
+export function encodeReplicaFrame(header: ReplicaFrameHeader, payload: Uint8Array): Uint8Array {
+  return joinReplicaFrame(encodeReplicaFrameParts(header, payload));
+}
+
+/** Header and payload in one new buffer. */
+export function joinReplicaFrame(parts: ReplicaFrameParts): Uint8Array {
+  const bytes = new Uint8Array(parts.header.length + parts.payload.length);
+  bytes.set(parts.header, 0);
+  bytes.set(parts.payload, parts.header.length);
   return bytes;
 }
 
@@ -137,14 +181,9 @@ export interface HeaderProblem {
 
 export type HeaderResult = { readonly kind: 'ok'; readonly header: ReplicaFrameHeader } | HeaderProblem;
 
-/** Decode a whole frame's header (the prefix has been checked). 64-bit fields are checked here. */
-export function decodeFrameHeader(bytes: Uint8Array): HeaderResult {
-  assert(bytes.length >= replicaFrameHeaderBytes, 'decodeFrameHeader needs a whole header');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, replicaFrameHeaderBytes);
-  const epoch = readU53(view, 16);
-  const offsetBytes = readU53(view, 24);
-  const nameLength = view.getUint8(11);
-  const base = {
+/** A header problem, reported with the fields read so far (epoch, offset and name unset). No closure per decode. */
+function problem(view: DataView, code: HeaderProblem['code'], message: string): HeaderProblem {
+  const header: ReplicaFrameHeader = {
     version: view.getUint8(8),
     opCode: view.getUint8(9),
     flags: view.getUint8(10),
@@ -155,41 +194,47 @@ export function decodeFrameHeader(bytes: Uint8Array): HeaderResult {
     status: view.getUint16(36),
     volumeName: '',
   };
-  const invalid = (code: HeaderProblem['code'], message: string): HeaderProblem => ({
-    kind: 'invalid',
-    header: base,
-    code,
-    message,
-  });
-  if (base.version !== replicaProtocolVersion) {
-    return invalid('bad_request', `protocol version ${base.version} is not supported (want ${replicaProtocolVersion})`);
+  return { kind: 'invalid', header, code, message };
+}
+
+/** Decode a whole frame's header (the prefix has been checked). 64-bit fields are checked here. */
+export function decodeFrameHeader(bytes: Uint8Array): HeaderResult {
+  assert(bytes.length >= replicaFrameHeaderBytes, 'decodeFrameHeader needs a whole header');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, replicaFrameHeaderBytes);
+  const epoch = readU53(view, 16);
+  const offsetBytes = readU53(view, 24);
+  const nameLength = view.getUint8(11);
+  const version = view.getUint8(8);
+  const flags = view.getUint8(10);
+  if (version !== replicaProtocolVersion) {
+    return problem(view, 'bad_request', `protocol version ${version} is not supported (want ${replicaProtocolVersion})`);
   }
-  if ((base.flags & ~replicaFrameFlags.reply) !== 0) {
-    return invalid('bad_request', `unknown flags 0x${base.flags.toString(16)}`);
+  if ((flags & ~replicaFrameFlags.reply) !== 0) {
+    return problem(view, 'bad_request', `unknown flags 0x${flags.toString(16)}`);
   }
-  if (view.getUint16(38) !== 0) return invalid('bad_request', 'reserved header bytes are not zero');
-  if (epoch === undefined) return invalid('bad_request', `epoch ${view.getBigUint64(16)} is too large`);
-  if (offsetBytes === undefined) return invalid('out_of_range', `offset ${view.getBigUint64(24)} is too large`);
+  if (view.getUint16(38) !== 0) return problem(view, 'bad_request', 'reserved header bytes are not zero');
+  if (epoch === undefined) return problem(view, 'bad_request', `epoch ${view.getBigUint64(16)} is too large`);
+  if (offsetBytes === undefined) return problem(view, 'out_of_range', `offset ${view.getBigUint64(24)} is too large`);
   if (nameLength > nameLengthMax) {
-    return invalid('bad_request', `volume name length ${nameLength} exceeds ${nameLengthMax}`);
+    return problem(view, 'bad_request', `volume name length ${nameLength} exceeds ${nameLengthMax}`);
   }
   const field = bytes.subarray(volumeNameFieldOffset, volumeNameFieldOffset + volumeNameFieldBytes);
   for (let i = nameLength; i < volumeNameFieldBytes; i++) {
-    if (field[i] !== 0) return invalid('bad_request', 'volume name padding is not zero');
+    if (field[i] !== 0) return problem(view, 'bad_request', 'volume name padding is not zero');
   }
   const volumeName = decodeName(field, nameLength);
-  if (volumeName === undefined) return invalid('bad_request', 'volume name is not valid UTF-8');
+  if (volumeName === undefined) return problem(view, 'bad_request', 'volume name is not valid UTF-8');
   return {
     kind: 'ok',
     header: {
-      version: base.version,
-      opCode: base.opCode,
-      flags: base.flags,
-      requestId: base.requestId,
+      version,
+      opCode: view.getUint8(9),
+      flags,
+      requestId: view.getUint32(12),
       epoch,
       offsetBytes,
-      lengthBytes: base.lengthBytes,
-      status: base.status,
+      lengthBytes: view.getUint32(32),
+      status: view.getUint16(36),
       volumeName,
     },
   };

@@ -28,7 +28,7 @@ import {
   FieldError,
   parseJsonObject,
 } from './json-fields.ts';
-import { encodeReplicaFrame, type ReplicaFrame, replicaFrameFlags, replicaProtocolVersion } from './replica-frame.ts';
+import { encodeReplicaFrameParts, joinReplicaFrame, type ReplicaFrame, type ReplicaFrameParts, replicaFrameFlags, replicaProtocolVersion } from './replica-frame.ts';
 import {
   type ReplicaErrorCode,
   replicaErrorCodes,
@@ -99,6 +99,8 @@ export function boundedMessage(message: string): Uint8Array {
   return bytes;
 }
 
+const noPayload = { lengthBytes: 0, payload: empty } as const;
+
 function bodyParts(body: ReplicaReplyBody): { lengthBytes: number; payload: Uint8Array } {
   switch (body.op) {
     case 'read':
@@ -119,7 +121,7 @@ function bodyParts(body: ReplicaReplyBody): { lengthBytes: number; payload: Uint
     case 'stage_write':
     case 'stage_extent':
     case 'stage_install':
-      return { lengthBytes: 0, payload: empty };
+      return noPayload;
     case 'open':
     case 'chain_info':
       return { lengthBytes: 0, payload: encodeJson(body.chain) };
@@ -135,28 +137,49 @@ function bodyParts(body: ReplicaReplyBody): { lengthBytes: number; payload: Uint
   }
 }
 
-export function encodeReplicaReply(envelope: ReplicaReplyEnvelope): Uint8Array {
+/**
+ * Encode a reply as header and payload, to be sent as two pieces: a read's data goes out as the
+ * store returned it, not copied into a frame.
+ */
+export function encodeReplicaReplyParts(envelope: ReplicaReplyEnvelope): ReplicaFrameParts {
   const { result } = envelope;
-  const common = {
-    version: replicaProtocolVersion,
-    flags: replicaFrameFlags.reply,
-    requestId: envelope.requestId,
-    epoch: envelope.epoch,
-    offsetBytes: 0,
-    volumeName: envelope.volumeName,
-  };
   if (result.kind === 'error') {
     const payload = boundedMessage(result.message);
-    return encodeReplicaFrame(
-      { ...common, opCode: result.opCode, lengthBytes: 0, status: replicaErrorCodes[result.code] },
+    return encodeReplicaFrameParts(
+      {
+        version: replicaProtocolVersion,
+        opCode: result.opCode,
+        flags: replicaFrameFlags.reply,
+        requestId: envelope.requestId,
+        epoch: envelope.epoch,
+        offsetBytes: 0,
+        lengthBytes: 0,
+        status: replicaErrorCodes[result.code],
+        volumeName: envelope.volumeName,
+      },
       payload,
     );
   }
   const parts = bodyParts(result.body);
-  return encodeReplicaFrame(
-    { ...common, opCode: replicaOpCodes[result.body.op], lengthBytes: parts.lengthBytes, status: 0 },
+  return encodeReplicaFrameParts(
+    {
+      version: replicaProtocolVersion,
+      opCode: replicaOpCodes[result.body.op],
+      flags: replicaFrameFlags.reply,
+      requestId: envelope.requestId,
+      epoch: envelope.epoch,
+      offsetBytes: 0,
+      lengthBytes: parts.lengthBytes,
+      status: 0,
+      volumeName: envelope.volumeName,
+    },
     parts.payload,
   );
+}
+
+/** Encode a reply in one buffer (tests, the simulator, a refusal). */
+export function encodeReplicaReply(envelope: ReplicaReplyEnvelope): Uint8Array {
+  return joinReplicaFrame(encodeReplicaReplyParts(envelope));
 }
 
 const snapshotKinds: readonly SnapshotKind[] = ['user', 'system'];

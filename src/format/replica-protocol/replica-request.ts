@@ -25,7 +25,7 @@ import {
   isValidName,
   parseJsonObject,
 } from './json-fields.ts';
-import { encodeReplicaFrame, type ReplicaFrame, replicaFrameFlags, replicaProtocolVersion } from './replica-frame.ts';
+import { encodeReplicaFrameParts, joinReplicaFrame, type ReplicaFrame, type ReplicaFrameParts, replicaFrameFlags, replicaProtocolVersion } from './replica-frame.ts';
 import { type ReplicaErrorCode, type ReplicaOp, replicaOpCodes, replicaOpFromCode } from './replica-ops.ts';
 
 export type ReplicaRequest =
@@ -147,10 +147,15 @@ function control(value: unknown): WireParts {
   return { offsetBytes: 0, lengthBytes: 0, payload: encodeJson(value) };
 }
 
-/** Encode a request. Values come from our own engine; the replica checks them again on arrival. */
-export function encodeReplicaRequest(envelope: ReplicaRequestEnvelope): Uint8Array {
+/**
+ * Encode a request as header and payload, to be sent as two pieces: a write's data is the
+ * caller's buffer, not a copy (one write fans out to every replica; each link sends its own
+ * header and the same payload). The caller must not change the data until the request is settled.
+ * Values come from our own engine; the replica checks them again on arrival.
+ */
+export function encodeReplicaRequestParts(envelope: ReplicaRequestEnvelope): ReplicaFrameParts {
   const parts = requestParts(envelope.request);
-  return encodeReplicaFrame(
+  return encodeReplicaFrameParts(
     {
       version: replicaProtocolVersion,
       opCode: replicaOpCodes[envelope.request.op],
@@ -164,6 +169,11 @@ export function encodeReplicaRequest(envelope: ReplicaRequestEnvelope): Uint8Arr
     },
     parts.payload,
   );
+}
+
+/** Encode a request in one buffer (tests, the simulator). */
+export function encodeReplicaRequest(envelope: ReplicaRequestEnvelope): Uint8Array {
+  return joinReplicaFrame(encodeReplicaRequestParts(envelope));
 }
 
 class RangeProblem extends FieldError {}
