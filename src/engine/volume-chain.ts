@@ -2,7 +2,7 @@
 // tree (from the read source's chain), delete (mark removed everywhere), purge (everywhere, while
 // I/O continues), revert (every replica, under the barrier, with no client attached), and scrub
 // (compare per-chunk checksums of sealed layers across the rw replicas).
-import { IoError } from '../lib/errors.ts';
+import { IoError, ShorthornError } from '../lib/errors.ts';
 import { checksumChunkSizeBytes } from '../lib/limits.ts';
 import type { ChainInfo, ChecksumState, SnapshotKind } from '../format/replica-chain.ts';
 import type { Engine } from './engine.ts';
@@ -135,6 +135,11 @@ export interface ScrubReport {
   readonly corrupt: readonly { layer: string; offsetBytes: number; replica: string; healthyElsewhere: boolean }[];
   /** Bytes of layer data read to verify (0 when verifyData is false). */
   readonly bytesVerified: number;
+  /**
+   * Layers whose stored checksum file on a replica fails its own checks (replica error 'corrupt'):
+   * that replica takes no part in the layer's vote or data check, and nothing is marked for it.
+   */
+  readonly storedChecksumErrors: readonly { layer: string; replica: string; message: string }[];
 }
 
 /** Compare every chunk of every sealed layer common to the rw replicas; optionally fail the minority. */
@@ -144,23 +149,36 @@ export async function scrubVolume(
 ): Promise<ScrubReport> {
   await engine.whenStartRepairDone();
   checkNotBusy(engine, 'scrub');
-  const links = engine.rwLinks().map(chainLink);
-  if (links.length === 0) throw new IoError('io', `Volume ${engine.volumeName} has no rw replica`);
+  const allLinks = engine.rwLinks().map(chainLink);
+  if (allLinks.length === 0) throw new IoError('io', `Volume ${engine.volumeName} has no rw replica`);
   engine.chainBusy = 'scrub';
   try {
-    const chains = await Promise.all(links.map((l) => l.chain()));
+    const chains = await Promise.all(allLinks.map((l) => l.chain()));
     const common = chains[0]!.snapshots.map((s) => s.name).filter((n) => chains.every((c) => c.snapshots.some((s) => s.name === n)));
     const mismatches: { layer: string; offsetBytes: number; replicas: string[]; majority: boolean }[] = [];
     const disagreeing = new Set<string>();
     let chunksChecked = 0;
     const corrupt: { layer: string; offsetBytes: number; replica: string; healthyElsewhere: boolean }[] = [];
     let bytesVerified = 0;
+    const storedChecksumErrors: { layer: string; replica: string; message: string }[] = [];
     // One budget for every replica's reads: the data check of a live volume is paced as a whole.
     const limiter = options.clock === undefined ? null : new RateLimiter(options.bandwidthBytesPerSecond ?? 0, options.clock);
     const beforeRead = limiter === null ? undefined : (lengthBytes: number): Promise<void> => limiter.take(lengthBytes);
     for (const layer of common) {
       const sizeBytes = chains[0]!.sizeBytes;
-      const sums = await Promise.all(links.map((l) => allChecksums(l, layer, sizeBytes)));
+      // A replica whose stored sums are damaged is reported and left out of this layer, never trusted.
+      const found = await Promise.all(
+        allLinks.map((l) =>
+          allChecksums(l, layer, sizeBytes).catch((error: unknown) => {
+            if (!(error instanceof ShorthornError) || error.code !== 'corrupt') throw error;
+            storedChecksumErrors.push({ layer, replica: l.address, message: error.message });
+            return null;
+          }),
+        ),
+      );
+      const links = allLinks.filter((_, r) => found[r] !== null);
+      const sums = found.filter((s) => s !== null);
+      if (links.length === 0) continue;
       const chunks = sums[0]!.length;
       const majorityDigest = new Map<number, string>();
       for (let i = 0; i < chunks; i++) {
@@ -201,15 +219,16 @@ export async function scrubVolume(
       }
     }
     return {
-      replicas: links.map((l) => l.address),
+      replicas: allLinks.map((l) => l.address),
       layersChecked: common.length,
       chunksChecked,
       mismatches,
       disagreeing: [...disagreeing],
       markedErr,
-      comparable: links.length > 1,
+      comparable: allLinks.length > 1,
       corrupt,
       bytesVerified,
+      storedChecksumErrors,
     };
   } finally {
     engine.chainBusy = null;

@@ -109,6 +109,28 @@ test('a snapshot is hashed in the background at no more than --checksum-rate-mib
     assert.equal(report.bytesVerified, 2 * dataMib * mib);
     const after = await Promise.all(replicas.map(async (r) => (await stat(join(r.dir, (await sumFiles(r.dir))[0]!))).mtimeMs));
     assert.deepEqual(after, sumStats, 'scrub used the stored sums, it did not write them again');
+
+    // Damage replica 0's stored sums: the next scrub names them and leaves that replica out of the
+    // layer (no vote, no data check against a record that cannot be trusted), and goes on.
+    const good = replicas[0]!;
+    const sumHandle = await open(join(good.dir, (await sumFiles(good.dir))[0]!), 'r+');
+    try {
+      const byte = new Uint8Array(1);
+      await sumHandle.read(byte, 0, 1, 40);
+      byte[0]! ^= 0x01;
+      await sumHandle.write(byte, 0, 1, 40);
+      await sumHandle.sync();
+    } finally {
+      await sumHandle.close();
+    }
+    const second = (await control(engine, 'POST', '/v1/scrub', { markErr: true })) as typeof report & {
+      storedChecksumErrors: { layer: string; replica: string; message: string }[];
+      markedErr: string[];
+    };
+    assert.deepEqual(second.storedChecksumErrors.map((e) => [e.layer, e.replica]), [['s1', good.address]]);
+    assert.match(second.storedChecksumErrors[0]!.message, /stored checksums of snapshot s1: .*\.sum: checksum file checksum mismatch/);
+    assert.deepEqual(second.corrupt.map((c) => c.replica), [bad.address], 'the other replica is still checked against its own sums');
+    assert.deepEqual(second.markedErr, [], 'nothing is marked on the word of one replica');
     await stopAll();
   });
 });
