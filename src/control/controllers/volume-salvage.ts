@@ -4,7 +4,7 @@
 // The steps, recorded in the volume's `Salvage` condition so that they survive a manager restart
 // and show in the volume's status:
 // 1. `False/AllReplicasFailed`: a fresh observation of the running engine shows no RW replica.
-//    The volume is `faulted`; its engine, which can serve nothing, is stopped. With the setting
+//    The volume is `faulted`; on the next pass its engine, which can serve nothing, is stopped. With the setting
 //    `auto-salvage` off it stays so until the API's `salvage` action names replicas
 //    (`spec.salvageRequested`).
 // 2. Choose: with auto-salvage, the replicas whose durable record (read by their node agent from
