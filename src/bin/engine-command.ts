@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { toError } from '../lib/errors.ts';
-import { blockSizeBytes, replicaCountMax, replicaRequestTimeoutMs } from '../lib/limits.ts';
+import { blockSizeBytes, replicaCountMax, replicaRequestTimeoutMs, snapshotCountMax } from '../lib/limits.ts';
 import { BackupJobs } from '../engine/backup-jobs.ts';
 import { createControlServer } from '../engine/control-server.ts';
 import { startEngine } from '../engine/engine-start.ts';
@@ -30,6 +30,8 @@ interface EngineCommandOptions {
   readonly salvage?: boolean;
   readonly epoch?: string;
   readonly disableFrontend?: boolean;
+  readonly snapshotMaxCount: string;
+  readonly snapshotMaxSize: string;
 }
 
 function fail(message: string): never {
@@ -109,7 +111,11 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
     endpoints.push(await nbd.listen({ kind: 'tcp', ...listen }));
   }
 
-  const control = createControlServer({ engine, connect, log, clock: systemClock, clientCount: () => nbd.connectionCount, backups });
+  const snapshotLimits = {
+    maxCount: options.snapshotMaxCount === '0' ? 0 : positiveInt(options.snapshotMaxCount, '--snapshot-max-count', snapshotCountMax),
+    maxSizeBytes: options.snapshotMaxSize === '0' ? 0 : positiveInt(options.snapshotMaxSize, '--snapshot-max-size', Number.MAX_SAFE_INTEGER),
+  };
+  const control = createControlServer({ engine, connect, log, clock: systemClock, clientCount: () => nbd.connectionCount, backups, snapshotLimits });
   const controlWhere = await listenControl(control, options);
 
   const pinger = setInterval(() => {
@@ -184,6 +190,9 @@ export function registerEngineCommand(program: Command): void {
     .option('--salvage', 'every replica failed: start from the newest reachable members even if some are missing (their last writes may be lost)')
     .option('--disable-frontend', 'maintenance mode: open no NBD listener (an --nbd-socket is not opened); serve only the control API (restore, backup, snapshots, rebuild)')
     .option('--epoch <n>', 'fencing epoch assigned by the manager; refuses to start if a replica has seen a higher one (default: one above the highest seen)')
+    // Longhorn's volume snapshotMaxCount / snapshotMaxSize, checked on snapshot requests to the control API.
+    .option('--snapshot-max-count <n>', `refuse a snapshot that would make more than n snapshots not marked removed (0: only the replica limit, ${snapshotCountMax})`, '0')
+    .option('--snapshot-max-size <bytes>', 'refuse a snapshot once all snapshots would hold more than this many bytes of data (0: no limit)', '0')
     .action(async (options: EngineCommandOptions) => {
       await runEngine(options);
     });

@@ -31,6 +31,7 @@ import type { BackupJobs } from './backup-jobs.ts';
 import { parseBackupRequest, parseRestoreRequest } from './backup-requests.ts';
 import { isValidBackupStoreName } from '../format/backup/backup-names.ts';
 import { deleteSnapshot, listSnapshots, purgeSnapshots, revertVolume, scrubVolume } from './volume-chain.ts';
+import { checkSnapshotLimits, type SnapshotLimits } from './snapshot-limits.ts';
 
 const bodySizeMaxBytes = 64 * 1024;
 
@@ -46,6 +47,8 @@ export interface ControlServerOptions {
   readonly clock?: Clock;
   /** Backup and restore jobs (backup-jobs.ts); without it those routes answer 404. */
   readonly backups?: BackupJobs;
+  /** Longhorn's snapshotMaxCount/snapshotMaxSize, checked on POST /v1/snapshots (snapshot-limits.ts). */
+  readonly snapshotLimits?: SnapshotLimits;
 }
 
 const snapshotNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -95,6 +98,11 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       }
       const kind = body['kind'] ?? 'user';
       if (kind !== 'user' && kind !== 'system') throw new ControlApiError('bad_request', 'kind must be "user" or "system"');
+      const limits = options.snapshotLimits;
+      if (limits !== undefined && (limits.maxCount > 0 || limits.maxSizeBytes > 0)) {
+        const source = engine.rwLinks()[0];
+        if (source !== undefined) checkSnapshotLimits(await source.chain(), limits, name);
+      }
       await engine.snapshot({ name, kind, labels: labelsField(body) });
       return engine.status();
     }

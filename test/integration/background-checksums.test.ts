@@ -134,3 +134,38 @@ test('a snapshot is hashed in the background at no more than --checksum-rate-mib
     await stopAll();
   });
 });
+
+test('--snapshot-max-count and --snapshot-max-size refuse a snapshot with 409 and a clear message; delete + purge makes room', async () => {
+  await withTempDir('snap-limits', async (dir) => {
+    const replicaDir = join(dir, 'replica-0');
+    await mkdir(replicaDir, { recursive: true });
+    const port = await freePort();
+    await startDaemon({
+      args: ['replica', '--dir', replicaDir, '--size', String(sizeBytes), '--volume', 'limits', '--listen', `127.0.0.1:${port}`, '--checksum-rate-mib', '0'],
+      readyPattern: /listening on (\S+)/,
+      env: dataProcessEnv(),
+    });
+    const engine = await startEngineProcess({
+      volume: 'limits', sizeBytes, replicas: [`127.0.0.1:${port}`], socket: join(dir, 'nbd.sock'),
+      extraArgs: ['--snapshot-max-count', '2', '--snapshot-max-size', String(3 * mib)],
+    });
+    const post = (name: string): Promise<Response> =>
+      fetch(`${engine.controlUrl}/v1/snapshots`, { method: 'POST', body: JSON.stringify({ name }), headers: { 'content-type': 'application/json' } });
+    assert.equal((await post('a')).status, 200);
+    assert.equal((await post('b')).status, 200);
+    const refused = await post('c');
+    assert.equal(refused.status, 409);
+    assert.match(((await refused.json()) as { message: string }).message, /Cannot take snapshot c: the volume holds 2 snapshots and snapshotMaxCount is 2/);
+    assert.equal((await fetch(`${engine.controlUrl}/v1/snapshots/a`, { method: 'DELETE' })).status, 200);
+    await control(engine, 'POST', '/v1/snapshots/purge');
+    assert.equal((await post('c')).status, 200, 'room after delete and purge');
+    // The size limit: 4 MiB written since the last snapshot would make the snapshots hold more than 3 MiB.
+    await control(engine, 'DELETE', '/v1/snapshots/b');
+    await control(engine, 'POST', '/v1/snapshots/purge');
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 1 0 4M', '-c', 'flush', engine.uri]);
+    const tooBig = await post('d');
+    assert.equal(tooBig.status, 409);
+    assert.match(((await tooBig.json()) as { message: string }).message, /snapshots would hold 4194304 bytes .* snapshotMaxSize is 3145728/);
+    await stopAll();
+  });
+});
