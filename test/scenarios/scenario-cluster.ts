@@ -100,10 +100,10 @@ export class ScenarioCluster {
     return replica;
   }
 
-  /** Start (or restart) a replica daemon on its directory and port, with a disk fault config or none. */
-  async startReplica(replica: ScenarioReplica, faults?: object): Promise<void> {
+  /** Start (or restart) a replica daemon on its directory and port, with a disk fault config or none (and more environment, e.g. libfaketime's). */
+  async startReplica(replica: ScenarioReplica, faults?: object, extraEnv?: Record<string, string>): Promise<void> {
     const args = ['replica', '--dir', replica.dir, '--size', String(this.sizeBytes), '--volume', this.volume, '--listen', `127.0.0.1:${replica.port}`];
-    const env: Record<string, string> = { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) };
+    const env: Record<string, string> = { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize), ...extraEnv };
     if (faults !== undefined) {
       const file = `${replica.dir}.faults.json`;
       await writeFile(file, JSON.stringify(faults));
@@ -119,14 +119,14 @@ export class ScenarioCluster {
    * (start from the newest reachable members even if some are missing). Rejects with the
    * engine's output when it refuses to start.
    */
-  async startEngine(options: { salvage?: boolean; replicas?: readonly ScenarioReplica[]; minimumWriteReplicas?: number } = {}): Promise<void> {
+  async startEngine(options: { salvage?: boolean; replicas?: readonly ScenarioReplica[]; env?: Record<string, string>; minimumWriteReplicas?: number } = {}): Promise<void> {
     const args = ['engine', '--name', this.volume, '--size', String(this.sizeBytes), '--nbd-socket', this.socket];
     args.push('--timeout-ms', String(requestTimeoutMs), '--ping-interval-ms', String(pingIntervalMs));
     for (const r of options.replicas ?? this.replicas) args.push('--replica', r.address);
     if (options.salvage === true) args.push('--salvage');
     const w = options.minimumWriteReplicas ?? this.minimumWriteReplicas;
     if (w !== 1) args.push('--minimum-write-replicas', String(w));
-    this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize) }, timeoutMs: 60_000 });
+    this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize), ...options.env }, timeoutMs: 60_000 });
     this.controlUrl = `http://${this.engine.ready[1] ?? ''}`;
     this.note(`engine started${options.salvage === true ? ' (salvage)' : ''}, pid ${this.engine.pid}`);
   }

@@ -16,6 +16,8 @@ import { bitrotScenarios } from './bitrot-scenarios.ts';
 import { salvageScenarios } from './salvage-scenarios.ts';
 import { splitBrainScenarios } from './split-brain-scenarios.ts';
 import { engineSwitchScenarios } from './engine-switch-scenarios.ts';
+import { nemesisScenarios } from './nemesis-scenarios.ts';
+import { clockScenarios } from './clock-scenarios.ts';
 
 /** How long a replica may take to leave the write set after a fault that needs a timeout. */
 const errWithinMs = requestTimeoutMs + pingIntervalMs + 1000;
@@ -328,6 +330,8 @@ export const scenarios: readonly ScenarioDefinition[] = [
   ...expandScenarios,
   ...bitrotScenarios,
   ...engineSwitchScenarios,
+  ...nemesisScenarios,
+  ...clockScenarios,
 ];
 
 export function scenarioById(id: string): ScenarioDefinition {
