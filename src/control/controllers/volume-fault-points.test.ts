@@ -120,3 +120,15 @@ test('eviction: the delete of an evicting replica, before and after it is stored
   const step = pointsOf(attached, observed([engine({ replicaAddressMap: map }, { currentState: 'running', replicaModeMap: modes })], [replica(0), replica(1), replica(2, { evictionRequested: true }), { ...replacement, status: { ...replacement.status!, port: 10003 } }], 'n3'));
   assert.deepEqual(step.points.filter((p) => p.startsWith('eviction:')), ['eviction:delete-decided', 'eviction:deleted']);
 });
+
+test('cleanup: a replaced failed replica past staleReplicaTimeout is deleted, with points before and after the delete', () => {
+  const attached = volume({ state: 'attached', robustness: 'healthy', currentNodeID: 'n1' });
+  const four = [...names, 'vol-a-r-00000003'];
+  const modes = Object.fromEntries(four.filter((n) => n !== names[2]).map((n) => [n, 'RW' as const]));
+  const replacement: Replica = { ...replica(1, { nodeID: 'n4' }), metadata: { name: four[3]! } };
+  const { [names[2]!]: _gone, ...rest } = addresses;
+  const map = { ...rest, [four[3]!]: '127.0.0.1:10003' };
+  const stale = replica(2, { failedAt: '2025-01-01T00:00:00Z', desireState: 'stopped' }, { currentState: 'stopped', generation: 6 });
+  const step = pointsOf(attached, observed([engine({ replicaAddressMap: map }, { currentState: 'running', replicaModeMap: modes })], [replica(0), replica(1), stale, { ...replacement, status: { ...replacement.status!, port: 10003 } }]));
+  assert.deepEqual(step.points, ['cleanup:delete-decided', 'cleanup:deleted']);
+});
