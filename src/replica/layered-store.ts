@@ -16,8 +16,7 @@
 import type { Clock } from '../lib/clock.ts';
 import { blockSizeBytes, checksumChunkSizeBytes, journalCompactBytes, metadataSizeMaxBytes, replicaOpenLayerFilesMax, requestSizeMaxBytes, snapshotCountMax } from '../lib/limits.ts';
 import type { ChainInfo, LayerExtent, ReplicaStore, SnapshotOptions, ChunkChecksum } from './replica-store.ts';
-import type { ReplicaFile, ReplicaFiles } from './replica-files.ts';
-import { joinPath } from './replica-files.ts';
+import { joinPath, type ReplicaFile, type ReplicaFiles } from './replica-files.ts';
 import { ReplicaError, ioFailure } from './replica-error.ts';
 import { AsyncMutex, RangeLock, RwGate } from './async-locks.ts';
 import { AsyncRwLock } from './async-rw-lock.ts';
