@@ -61,6 +61,7 @@ export function createControlServer(options: ControlServerOptions): Server {
       .catch((error: unknown) => {
         const { status, code, message } = describeError(error);
         if (status >= 500) options.log(`control: ${request.method ?? '?'} ${request.url ?? '?'}: ${message}`);
+        if (status === 413) response.setHeader('connection', 'close'); // the rest of the body is not wanted
         reply(response, status, { code, message });
       });
   });
@@ -226,19 +227,53 @@ function snapshotName(body: Record<string, unknown>): string {
   return name;
 }
 
+/** A "__proto__" key is never meant (the manager API refuses it too): refuse it, wherever it is. */
+function refuseProtoKey(key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new ControlApiError('bad_request', 'Body has a "__proto__" key');
+  return value;
+}
+
+/** Bytes of an over-limit body read and dropped before the connection is cut instead. */
+const bodyDrainMaxBytes = 16 * bodySizeMaxBytes;
+
+/**
+ * The body, at most bodySizeMaxBytes. Over the limit the rest is read and dropped (up to
+ * bodyDrainMaxBytes) so that the client gets its 413 instead of a reset: stopping the read
+ * (breaking out of `for await`) destroys the socket under the answer (S31).
+ */
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let over = false;
+    request.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (over) {
+        if (total > bodyDrainMaxBytes) request.destroy();
+        return;
+      }
+      if (total > bodySizeMaxBytes) {
+        over = true;
+        chunks.length = 0;
+        reject(new ControlApiError('too_large', `Body over ${bodySizeMaxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    request.on('error', reject);
+  });
+}
+
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request) {
-    const bytes = chunk as Buffer;
-    total += bytes.length;
-    if (total > bodySizeMaxBytes) throw new ControlApiError('too_large', `Body over ${bodySizeMaxBytes} bytes`);
-    chunks.push(bytes);
-  }
+  const body = await readBody(request);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'), refuseProtoKey);
   } catch (error) {
+    if (error instanceof ControlApiError) throw error;
     throw new ControlApiError('bad_request', `Body is not JSON: ${toError(error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

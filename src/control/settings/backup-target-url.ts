@@ -23,7 +23,10 @@ export function backupTargetURLProblem(url: string): string | null {
   if (kind === null) {
     return `backup target ${JSON.stringify(url)} is not s3://bucket@region/path, nfs://server:/path or an absolute directory`;
   }
-  const path = kind === 'directory' ? url : kind === 'nfs' ? (nfsPattern.exec(url)?.[2] ?? '') : '';
-  if (path.split('/').includes('..')) return `backup target ${JSON.stringify(url)} must not contain '..'`;
+  // The path of every kind, s3 included (S31 found s3://b@r/../../x accepted here and refused
+  // only when a backup ran): the backup library refuses "." and ".." segments in all of them.
+  const path = kind === 'directory' ? url : kind === 'nfs' ? (nfsPattern.exec(url)?.[2] ?? '') : kind === 's3' ? (s3Pattern.exec(url)?.[3] ?? '') : '';
+  const segments = path.split('/');
+  if (segments.includes('..') || segments.includes('.')) return `backup target ${JSON.stringify(url)} must not contain '..' or '.' path segments`;
   return null;
 }

@@ -67,6 +67,8 @@ test('bad values are refused with a reason that names the setting and what is ac
     ['default-data-locality', 'local', /not one of disabled, best-effort, strict-local/],
     ['backup-target', 'http://x', /not s3:\/\/bucket@region\/path/],
     ['backup-target', '/srv/../etc', /must not contain '\.\.'/],
+    ['backup-target', 's3://bucket@us-east-1/../../x/', /must not contain '\.\.'/],
+    ['backup-target', 'nfs://10.0.0.5:/exports/./x', /must not contain '\.\.' or '\.'/],
     ['snapshot-data-integrity-cronjob', '* * *', /has 3 fields; expected 5/],
     ['snapshot-data-integrity-cronjob', '61 * * * *', /minute 61 is out of range/],
     ['default-data-path', 'relative/path', /not an absolute path/],
