@@ -72,10 +72,22 @@ static int64_t read_fully(int fd, uint8_t* data, size_t length, int64_t position
   return (int64_t)done;
 }
 
+// Writes are cut at 128 KiB boundaries of the file. The page cache sizes a folio by the write
+// that creates it, so one 1 MiB pwrite leaves 1 MiB folios behind, and ext4 (Linux 6.16 and later,
+// which gave it large folios) walks every 4 KiB buffer of a folio on each later write into it:
+// a 4 KiB random write into data first written in 1 MiB pieces cost 14-27 us of CPU against
+// 6-7 us after 128 KiB pieces (measured on this VM, kernel 6.18). 128 KiB is also the folio size
+// readahead builds. Sequential writes pay little for the extra calls: 164 against 323-456 us of
+// CPU per MiB on a fresh file, 110-115 against 91-110 us per MiB rewriting cached data.
+#define WRITE_PIECE_BYTES ((size_t)128 * 1024)
+
 static int64_t write_fully(int fd, const uint8_t* data, size_t length, int64_t position) {
   size_t done = 0;
   while (done < length) {
-    ssize_t n = pwrite(fd, data + done, length - done, (off_t)(position + (int64_t)done));
+    int64_t at = position + (int64_t)done;
+    size_t piece = WRITE_PIECE_BYTES - (size_t)(at % (int64_t)WRITE_PIECE_BYTES);
+    if (piece > length - done) piece = length - done;
+    ssize_t n = pwrite(fd, data + done, piece, (off_t)at);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -(int64_t)errno;

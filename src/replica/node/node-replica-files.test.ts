@@ -179,3 +179,36 @@ test('addon: a file whose file system refuses RWF_NOWAIT stops trying it and rea
     await file.close();
   });
 });
+
+test('addon: writes larger than a 128 KiB piece, at offsets off the piece boundaries, land whole', { skip: process.platform !== 'linux' }, async () => {
+  // The addon cuts writes at 128 KiB boundaries of the file (native/file_io.c); every cut must
+  // take the right bytes from the right place.
+  await withDir(async (dir) => {
+    const files = new NodeReplicaFiles({ native: addon() });
+    const path = join(dir, 'pieces');
+    const file = await files.open(path, 'create');
+    const model = new Uint8Array(3 * 1024 * 1024);
+    const cases = [
+      { position: 0, length: 1024 * 1024 },
+      { position: 128 * 1024 - 1000, length: 1024 * 1024 + 777 },
+      { position: 3, length: 300 * 1024 },
+      { position: 2 * 1024 * 1024 + 5, length: 128 * 1024 },
+    ];
+    let seed = 1;
+    for (const c of cases) {
+      const data = new Uint8Array(c.length);
+      for (let i = 0; i < data.length; i++) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        data[i] = seed >>> 24;
+      }
+      await file.write(data, c.position);
+      model.set(data, c.position);
+    }
+    const end = Math.max(...cases.map((c) => c.position + c.length));
+    assert.equal(await file.sizeBytes(), end);
+    const back = new Uint8Array(end);
+    assert.equal(await file.read(back, 0), end);
+    assert.ok(Buffer.compare(back, model.subarray(0, end)) === 0, 'file content differs from the model');
+    await file.close();
+  });
+});
