@@ -209,6 +209,24 @@ class SimRun {
           // network stays whole at least twice as long: a network that is never whole tests
           // nothing but the supervisor's patience.
           if (sim.nowMs < this.partitionFreeUntilMs) continue;
+          // S09 (docs/engine.md "Quorum start"): with a minimum of 2 write replicas, sometimes one
+          // replica is cut off for long and the engine is replaced meanwhile (its host was cut off
+          // with that replica: the supervisor moves it). The new engine starts while that member
+          // is unreachable, by the quorum rule. Only these plans draw the extra number, so the
+          // other seeds keep their paths.
+          if (plan.minimumWriteReplicas > 1 && cluster.nodes.length >= 3 && this.crashes < plan.crashesMax && sim.random.next() < 0.3) {
+            const isolatedMs = (3 + sim.random.next() * 3) * plan.timeoutMs;
+            this.partitionFreeUntilMs = sim.nowMs + 2 * isolatedMs;
+            this.crashes++;
+            cluster.network.partition(sim.random.pick(cluster.nodes).address, isolatedMs);
+            const afterMs = sim.random.next() * 2 * plan.timeoutMs;
+            sim.spawn('engine cut off', async () => {
+              await this.sleep(afterMs);
+              cluster.crashEngine('its host was cut off with one replica: replaced by the supervisor');
+              this.restartEngineSoon();
+            });
+            break;
+          }
           const durationMs = 10 + sim.random.next() * 1.5 * plan.timeoutMs;
           this.partitionFreeUntilMs = sim.nowMs + 3 * durationMs;
           cluster.network.partition(sim.random.pick(cluster.nodes).address, durationMs);
