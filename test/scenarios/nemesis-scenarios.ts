@@ -139,7 +139,8 @@ class Nemesis {
           await this.diskFault(victim, random);
           break;
       }
-      await this.backInWriteSet(victim);
+      // Every fault but a delay takes the replica out of the write set; a delay may or may not.
+      await this.backInWriteSet(victim, kind !== 'delay');
     } finally {
       this.impaired.delete(victim.index);
     }
@@ -167,12 +168,14 @@ class Nemesis {
     await cluster.startReplica(victim);
   }
 
-  /** Make sure the replica is rw: rebuild it unless it stayed in the write set (a delay it rode out). */
-  private async backInWriteSet(victim: ScenarioReplica): Promise<void> {
-    const mode = await this.ctx.cluster.modeOf(victim);
-    if (mode === 'rw') return;
-    // A fault that needs a timeout: wait for it to act before asking for the rebuild.
-    if (mode !== 'err' && mode !== undefined) await this.ctx.cluster.waitForMode(victim, 'err', errWithinMs);
+  /**
+   * Bring the replica back: a fault that must have dropped it is waited for (a replica still rw
+   * errWithinMs after such a fault fails the run), then rebuilt; after a delay it rode out
+   * (still rw) there is nothing to do.
+   */
+  private async backInWriteSet(victim: ScenarioReplica, mustDrop: boolean): Promise<void> {
+    if (mustDrop) await this.ctx.cluster.waitForMode(victim, 'err', errWithinMs);
+    else if ((await this.ctx.cluster.modeOf(victim)) === 'rw') return;
     await this.rebuild(victim, rebuildAttemptsMax);
   }
 
