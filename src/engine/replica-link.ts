@@ -12,6 +12,11 @@ export interface ReplicaLink {
    */
   readonly instanceId?: string | null;
   read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
+  /**
+   * `data` may be sent from the caller's buffer as it is (the replica client does, and one buffer
+   * serves every replica of a fan-out): the caller must not change it afterwards, not even after
+   * a timeout (the request may still sit in the socket's queue). The engine never does.
+   */
   write(offsetBytes: number, data: Uint8Array): Promise<void>;
   writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void>;
   trim(offsetBytes: number, lengthBytes: number): Promise<void>;
