@@ -3,10 +3,13 @@
 // offset is read from a file on every call (FAKETIME_NO_CACHE), so writing the file steps that
 // process's clock while it runs; the monotonic clock is left alone (FAKETIME_DONT_FAKE_MONOTONIC),
 // as an NTP step would. The engine and the three replicas are restarted cleanly under offsets of
-// -1 day, +1 h, -1 h and +1 day, the workload goes on, then every clock is stepped (+2 days,
-// -25 h, +25 h, -25 h) and stepped again (each by ±1 h). Checks, beyond the invariants:
+// -1 day, +1 h, -1 h and +1 day, one replica (by seed) also in a time namespace whose monotonic
+// and boot clocks are 25 h ahead (unshare --time: monotonic skew), the workload goes on, then
+// every clock is stepped (+2 days, -25 h, +25 h, -25 h) and stepped again (each by ±1 h). Checks, beyond the invariants:
 //   - no timeout storm: every replica stays rw through the steps (the engine's request timeouts
-//     and pings run on monotonic time), and the workload keeps being acknowledged;
+//     and pings run on monotonic time), and the workload keeps being acknowledged; the replica
+//     with the skewed monotonic clock serves like the others (no monotonic reading crosses a
+//     process boundary);
 //   - the fake clocks acted (a snapshot's creation time, from the read source's clock, is off);
 //   - chain decisions do not follow file or wall times: snapshots taken before and after a step
 //     back are listed in chain order, a delete and purge of the older one runs, a replica killed
@@ -16,8 +19,9 @@
 import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitFor } from '../harness/daemon.ts';
-import { requestTimeoutMs, type ScenarioCluster } from './scenario-cluster.ts';
+import { dataProcessThreadPoolSize } from '../../src/lib/limits.ts';
+import { shorthornBin, startDaemon, waitFor } from '../harness/daemon.ts';
+import { requestTimeoutMs, type ScenarioCluster, type ScenarioReplica } from './scenario-cluster.ts';
 import type { ScenarioContext, ScenarioDefinition } from './scenario-run.ts';
 
 export const libfaketimePath = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -54,6 +58,21 @@ async function noTimeoutStorm(ctx: ScenarioContext, ms: number, what: string): P
   ctx.report(`${what}: every replica rw for ${ms} ms, ${acked} operations acknowledged`);
 }
 
+/** The monotonic skew of one replica: a time namespace (unshare --time) moves its monotonic and boot clocks. */
+const monotonicOffsetSeconds = 86_400 + 3_600;
+
+/**
+ * Start a replica inside a new time namespace with its monotonic clock offset (S27 "monotonic skew").
+ * The replica's arguments are those of ScenarioCluster.startReplica; only the wrapper differs.
+ */
+async function startWithMonotonicOffset(cluster: ScenarioCluster, replica: ScenarioReplica, env: Record<string, string>): Promise<void> {
+  const offset = String(monotonicOffsetSeconds);
+  const args = ['--time', '--monotonic', offset, '--boottime', offset, process.execPath, '--enable-source-maps', shorthornBin];
+  args.push('replica', '--dir', replica.dir, '--size', String(cluster.sizeBytes), '--volume', cluster.volume, '--listen', `127.0.0.1:${replica.port}`);
+  replica.daemon = await startDaemon({ command: 'unshare', args, readyPattern: /listening on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize), ...env }, timeoutMs: 60_000 });
+  cluster.note(`replica ${replica.index} (${replica.address}) started in a time namespace (monotonic +${offset} s), pid ${replica.daemon.pid}`);
+}
+
 async function snapshotCreatedMs(cluster: ScenarioCluster, name: string): Promise<number> {
   const { json } = await cluster.control('GET', '/v1/snapshots');
   const found = (json as { snapshots: { name: string; createdMs: number }[] }).snapshots.find((s) => s.name === name);
@@ -70,10 +89,13 @@ async function run(ctx: ScenarioContext): Promise<void> {
   workload.detach();
   await waitFor('the workload to have nothing in flight', () => (workload.history.every((e) => e.result !== 'pending') ? true : undefined), 30_000);
   await cluster.engine!.stop();
+  const skewed = cluster.replicas[ctx.seed % cluster.replicas.length]!;
   for (const replica of cluster.replicas) {
     await replica.daemon!.stop();
-    await cluster.startReplica(replica, undefined, faketimeEnv(clockFile(cluster, replica.index)));
+    if (replica === skewed) await startWithMonotonicOffset(cluster, replica, faketimeEnv(clockFile(cluster, replica.index)));
+    else await cluster.startReplica(replica, undefined, faketimeEnv(clockFile(cluster, replica.index)));
   }
+  ctx.report(`replica ${skewed.index} runs in a time namespace with its monotonic and boot clocks ${monotonicOffsetSeconds} s ahead`);
   await rm(cluster.socket, { force: true });
   await cluster.startEngine({ env: faketimeEnv(clockFile(cluster, 'engine')) });
   workload.attach(await cluster.connect());
@@ -103,7 +125,7 @@ async function run(ctx: ScenarioContext): Promise<void> {
   ctx.expect(purged.status === 200, `purge: HTTP ${purged.status} ${JSON.stringify(purged.json)}`);
 
   // A replica killed and restarted under a stepped clock comes back by rebuild (its join snapshot is named from the engine's clock).
-  const victim = cluster.replicas[ctx.seed % cluster.replicas.length]!;
+  const victim = cluster.replicas[(ctx.seed + 1) % cluster.replicas.length]!; // not the skewed one: it keeps its namespace
   await victim.daemon!.kill9();
   await cluster.waitForMode(victim, 'err', 10 * requestTimeoutMs);
   await cluster.startReplica(victim, undefined, faketimeEnv(clockFile(cluster, victim.index)));
