@@ -90,7 +90,7 @@ export function registerSnapshotCommands(program: Command): void {
         const list = await client.listSnapshots(volume);
         out.print(list.data, () =>
           table(
-            ['NAME', 'CREATED', 'SIZE', 'READY', 'REMOVED'],
+            ['NAME', 'CREATED', 'SIZE', 'READY', 'REMOVED', 'CHECKSUM'],
             list.data.map((view) => {
               const status = (view.status ?? {}) as SnapshotStatus;
               return [
@@ -99,6 +99,7 @@ export function registerSnapshotCommands(program: Command): void {
                 status.size === undefined ? '' : formatSize(status.size),
                 status.readyToUse === true ? 'yes' : 'no',
                 status.markRemoved === true ? 'yes' : '',
+                status.checksumState ?? '',
               ];
             }),
           ),

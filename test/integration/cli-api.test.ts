@@ -152,7 +152,7 @@ describe('shorthorn CLI', () => {
     await setVolumeStatus('vol-snap', { state: 'attached', robustness: 'healthy', currentNodeID: 'node-1', frontendDisabled: true });
     assert.match(await ok('snapshot', 'create', 'vol-snap', '--name', 's1', '--label', 'app=db'), /snapshot s1 of volume vol-snap requested/);
     assert.equal((await cli('snapshot', 'create', 'vol-snap', '--label', 'nokey')).code, 1);
-    assert.match(await ok('snapshot', 'list', 'vol-snap'), /^NAME\s+CREATED\s+SIZE\s+READY\s+REMOVED\ns1\s+no/);
+    assert.match(await ok('snapshot', 'list', 'vol-snap'), /^NAME\s+CREATED\s+SIZE\s+READY\s+REMOVED\s+CHECKSUM\ns1\s+no/);
     const listed = JSON.parse(await ok('snapshot', 'list', 'vol-snap', '--json')) as { id: string; spec: { labels: Record<string, string> } }[];
     assert.deepEqual(listed.map((s) => [s.id, s.spec.labels]), [['s1', { app: 'db' }]]);
     await ok('snapshot', 'revert', 'vol-snap', 's1');

@@ -36,7 +36,14 @@ export interface EngineSnapshot {
   readonly removed: boolean;
   readonly userCreated: boolean;
   readonly labels: Readonly<Record<string, string>>;
+  /** The read source's background hashing of this snapshot (docs/engine.md "Snapshot hashing"). */
+  readonly checksumState: EngineChecksumState;
+  /** When its checksums were computed (Unix ms), or null. */
+  readonly checksumComputedMs: number | null;
 }
+
+export const engineChecksumStates = ['none', 'pending', 'computing', 'computed', 'corrupt'] as const;
+export type EngineChecksumState = (typeof engineChecksumStates)[number];
 
 export interface EngineSnapshotTree {
   readonly snapshots: readonly EngineSnapshot[];
@@ -174,6 +181,14 @@ function labelsOf(value: unknown, where: string): Record<string, string> {
   return value as Record<string, string>;
 }
 
+/** An engine from before snapshot hashing reports no state: 'none'. Anything else unknown is refused. */
+function checksumStateOf(value: unknown, where: string): EngineChecksumState {
+  if (value === undefined) return 'none';
+  const found = engineChecksumStates.find((state) => state === value);
+  if (found === undefined) bad(`${where} is not one of ${engineChecksumStates.join(', ')}`);
+  return found;
+}
+
 /** Check an answer of GET /v1/snapshots (exported for tests). */
 export function parseTree(value: unknown): EngineSnapshotTree {
   if (!isRecord(value) || !Array.isArray(value['snapshots']) || !isRecord(value['head'])) bad('not {snapshots, head}');
@@ -193,6 +208,8 @@ export function parseTree(value: unknown): EngineSnapshotTree {
       removed: item['removed'] === true,
       userCreated: item['userCreated'] === true,
       labels: labelsOf(item['labels'] ?? {}, `${where}.labels`),
+      checksumState: checksumStateOf(item['checksumState'], `${where}.checksumState`),
+      checksumComputedMs: item['checksumComputedMs'] === null || item['checksumComputedMs'] === undefined ? null : bytesOf(item['checksumComputedMs'], `${where}.checksumComputedMs`),
     };
   });
   const head = value['head'];

@@ -54,7 +54,7 @@ function snapshot(name: string, extra: { create?: boolean; finalizer?: boolean; 
 }
 
 function node(name: string, parent: string | null, children: string[], extra: Partial<EngineSnapshot> = {}): EngineSnapshot {
-  return { name, parent, children, createdMs: nowMs - 1000, sizeBytes: 4096, removed: false, userCreated: true, labels: { app: 'db' }, ...extra };
+  return { name, parent, children, createdMs: nowMs - 1000, sizeBytes: 4096, removed: false, userCreated: true, labels: { app: 'db' }, checksumState: 'none', checksumComputedMs: null, ...extra };
 }
 
 function tree(...snapshots: EngineSnapshot[]): EngineSnapshotTree {
@@ -104,8 +104,12 @@ test('a Snapshot with createSnapshot on an attached volume is taken under its na
   const status = (objects(next.actions, 'updateStatus').find((o) => o.metadata.name === 'snap-1') as Snapshot).status;
   assert.deepEqual(status, {
     ownerID: 'mgr', parent: 'base', children: { 'volume-head': true }, markRemoved: false, userCreated: true,
-    creationTime: new Date(nowMs - 1000).toISOString(), size: 4096, labels: { app: 'db' }, readyToUse: true,
+    creationTime: new Date(nowMs - 1000).toISOString(), size: 4096, labels: { app: 'db' }, readyToUse: true, checksumState: 'none',
   });
+  // Background hashing shows up in the status: state and when it finished.
+  const hashedNext = reconcileSnapshots(observed({ snapshots: [s], tree: tree(node('base', null, ['snap-1']), node('snap-1', 'base', ['volume-head'], { checksumState: 'computed', checksumComputedMs: nowMs - 500 })) }));
+  const hashed = (objects(hashedNext.actions, 'updateStatus').find((o) => o.metadata.name === 'snap-1') as Snapshot).status;
+  assert.deepEqual([hashed?.checksumState, hashed?.checksumComputedAt], ['computed', new Date(nowMs - 500).toISOString()]);
   // The snapshot "base" had no resource: it is mirrored with createSnapshot false, and valid.
   const mirrored = objects(next.actions, 'create') as Snapshot[];
   assert.deepEqual(mirrored.map((m) => [m.metadata.name, m.spec.createSnapshot, m.status?.parent]), [['base', false, undefined]]);
@@ -273,7 +277,12 @@ test('the volume gone or being deleted takes its Snapshot resources with it', ()
 test('engine answers are checked: hostile trees are refused with a typed error', () => {
   const good = { snapshots: [{ name: 's1', parent: null, children: ['volume-head'], createdMs: 1, sizeBytes: 0, removed: false, userCreated: true, labels: {} }], head: { parent: 's1', sizeBytes: 0 } };
   assert.equal(parseTree(good).snapshots[0]?.name, 's1');
+  assert.equal(parseTree(good).snapshots[0]?.checksumState, 'none', 'an engine from before snapshot hashing reports none');
+  const hashed = parseTree({ ...good, snapshots: [{ ...good.snapshots[0], checksumState: 'computed', checksumComputedMs: 1_700_000_000_000 }] }).snapshots[0];
+  assert.deepEqual([hashed?.checksumState, hashed?.checksumComputedMs], ['computed', 1_700_000_000_000]);
   for (const bad of [
+    { ...good, snapshots: [{ ...good.snapshots[0], checksumState: 'done' }] },
+    { ...good, snapshots: [{ ...good.snapshots[0], checksumState: 'computed', checksumComputedMs: -5 }] },
     null, [], { snapshots: 'x', head: {} },
     { ...good, snapshots: [{ ...good.snapshots[0], name: 'x'.repeat(300) }] },
     { ...good, snapshots: [{ ...good.snapshots[0], sizeBytes: -1 }] },

@@ -96,7 +96,7 @@ function withoutFinalizer(s: Snapshot): Snapshot {
 
 /** Status of a Snapshot resource as the engine's tree shows it. */
 export function mirroredStatus(previous: SnapshotStatus | undefined, node: EngineSnapshot, managerId: string): SnapshotStatus {
-  const { error: _error, parent: _parent, ...rest } = previous ?? {};
+  const { error: _error, parent: _parent, checksumComputedAt: _computedAt, ...rest } = previous ?? {};
   return {
     ...rest,
     ownerID: managerId,
@@ -108,6 +108,8 @@ export function mirroredStatus(previous: SnapshotStatus | undefined, node: Engin
     size: node.sizeBytes,
     labels: { ...node.labels },
     readyToUse: !node.removed,
+    checksumState: node.checksumState,
+    ...(node.checksumComputedMs === null ? {} : { checksumComputedAt: iso(node.checksumComputedMs) }),
   };
 }
 

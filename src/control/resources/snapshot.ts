@@ -24,6 +24,12 @@ export const SnapshotStatusSchema = StrictObject({
   labels: Type.Optional(Labels('Labels as stored in the chain.')),
   readyToUse: Type.Optional(Type.Boolean()),
   checksum: Type.Optional(Type.String({ maxLength: 128 })),
+  checksumState: Type.Optional(
+    Type.Union([Type.Literal('none'), Type.Literal('pending'), Type.Literal('computing'), Type.Literal('computed'), Type.Literal('corrupt')], {
+      description: "The read source's per-chunk checksums of this snapshot, computed in the background (none, pending, computing, computed, corrupt).",
+    }),
+  ),
+  checksumComputedAt: Type.Optional(Timestamp()),
   error: Type.Optional(Text()),
 });
 export type SnapshotStatus = Static<typeof SnapshotStatusSchema>;

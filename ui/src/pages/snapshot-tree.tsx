@@ -38,6 +38,11 @@ function SnapshotItem(props: { node: TreeNode; volume: VolumeView; canAct: boole
         <strong>{snapshot.id}</strong>
         <Badge value={state} />
         {status?.userCreated === false && <Badge value="system" />}
+        {status?.checksumState !== undefined && status.checksumState !== 'none' && (
+          <span class="muted" title={status.checksumComputedAt === undefined ? 'per-chunk checksums' : `per-chunk checksums computed ${formatTime(status.checksumComputedAt)}`}>
+            checksums {status.checksumState}
+          </span>
+        )}
         <span class="muted">{formatTime(status?.creationTime ?? snapshot.metadata.creationTimestamp)} · {formatBytes(status?.size)}</span>
         {status?.error !== undefined && <span class="inline-error">{status.error}</span>}
         {props.canAct && (
