@@ -113,6 +113,11 @@ export class Engine implements BlockDevice {
   private readonly writeStats = new IoStats();
   private readonly flushStats = new IoStats();
   private closed = false;
+  /**
+   * Set for good when a replica refuses a request with `stale_epoch`: a newer engine has taken this
+   * volume over. From then on this engine serves nothing and records nothing (see fence()).
+   */
+  private fencedReason: string | null = null;
   /** Rebuild progress for status, by address (the latest rebuild of each replica). */
   readonly rebuilds = new Map<string, RebuildProgress>();
   /** Why chain operations that would change sealed layers (delete, purge, revert, expand) must wait. */
@@ -528,6 +533,7 @@ export class Engine implements BlockDevice {
       try {
         return await source.link.read(offsetBytes, lengthBytes);
       } catch (error) {
+        if (isStaleEpoch(error)) await this.fail([{ member: source, error }]); // fences and throws
         // No await between this check and fail() moving it to 'err': two reads failing at once
         // cannot both see two rw replicas and drop both.
         if (source.mode === 'rw' && this.rwCount() <= 1) {
@@ -597,6 +603,7 @@ export class Engine implements BlockDevice {
     if (failures.length > 0) await this.fail(failures);
     // A write-set change started by another request must be on disk before we acknowledge.
     if (this.membershipChangesPending > 0) await this.membershipChange;
+    this.assertNotFenced();
     const rw = this.rwCount();
     if (rw === 0) throw new IoError('io', `Volume ${this.volumeName}: every replica failed`);
     if (rw < this.minimumWriteReplicas) {
@@ -617,6 +624,9 @@ export class Engine implements BlockDevice {
   }
 
   private async fail(failures: readonly { member: EngineMember; error: unknown }[]): Promise<void> {
+    const stale = failures.find((f) => isStaleEpoch(f.error));
+    if (stale !== undefined) this.fence(`${stale.member.link.address}: ${toError(stale.error).message}`);
+    this.assertNotFenced();
     const live = failures.filter((f) => f.member.mode !== 'err');
     for (const f of live) f.member.lastError = toError(f.error).message;
     if (live.length > 0) {
@@ -624,6 +634,7 @@ export class Engine implements BlockDevice {
       await this.dropMembers(live.map((f) => f.member), reason);
     }
     await this.membershipChange;
+    this.assertNotFenced();
   }
 
   /** Move members to 'err' now (no new request goes to them) and record the new write set. */
@@ -668,6 +679,11 @@ export class Engine implements BlockDevice {
       const members = rw.map((m) => memberId({ address: m.link.address, instanceId: m.link.instanceId ?? null }));
       const results = await Promise.allSettled(rw.map((m) => m.link.setMembership({ generation, members })));
       this.generation = generation;
+      const staleAt = results.findIndex((r) => r.status === 'rejected' && isStaleEpoch(r.reason));
+      if (staleAt >= 0) {
+        this.fence(`${rw[staleAt]!.link.address} refused generation ${generation}: ${toError((results[staleAt] as PromiseRejectedResult).reason).message}`);
+        return;
+      }
       const failed = rw.filter((_, i) => results[i]?.status === 'rejected');
       if (failed.length === 0) {
         this.log(`generation ${generation}: members ${members.join(', ')} (${why})`);
@@ -696,11 +712,38 @@ export class Engine implements BlockDevice {
 
   private assertOpen(): void {
     if (this.closed) throw new IoError('closed', `Volume ${this.volumeName}: engine is closed`);
+    this.assertNotFenced();
+  }
+
+  private assertNotFenced(): void {
+    if (this.fencedReason !== null) throw new IoError('io', `Volume ${this.volumeName}: this engine (epoch ${this.epoch}) is fenced by a newer one (${this.fencedReason})`);
+  }
+
+  /**
+   * A replica answered stale_epoch: some engine with a higher epoch accepted it, so this one no
+   * longer owns the volume. Going on with the replicas not yet fenced would be a split brain (S29:
+   * a new engine that died while fencing left some replicas fenced, and the old engine dropped
+   * them, recorded a generation on the rest and kept acknowledging writes there). So every member
+   * goes to 'err' without a membership record — the newer engine's records decide what happens
+   * next — and every request from now on fails.
+   */
+  private fence(reason: string): void {
+    if (this.fencedReason !== null) return;
+    this.fencedReason = reason;
+    for (const member of this.members) {
+      member.mode = 'err';
+      member.lastError = `fenced: ${reason}`;
+    }
+    this.log(`fenced by a newer engine, serving nothing more: ${reason}`);
   }
 }
 
 /** Errors with which a replica refuses a request as malformed, rather than failing to do it. */
 const requestRejectionCodes: ReadonlySet<string> = new Set(['bad_request', 'out_of_range', 'invalid_argument']);
+
+function isStaleEpoch(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && error.code === 'stale_epoch';
+}
 
 function isRequestRejection(error: unknown): error is Error {
   if (!(error instanceof Error) || !('code' in error)) return false;

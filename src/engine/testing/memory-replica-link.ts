@@ -13,6 +13,8 @@ export class MemoryReplicaLink implements ReplicaLink {
   snapshots: string[] = [];
   /** When set, every operation rejects with this error (a dead or unreachable replica). */
   broken: string | null = null;
+  /** When set, every operation rejects with exactly this error (a refusal with a wire code, e.g. stale_epoch). */
+  refuseWith: Error | null = null;
   /** Operations seen, for assertions about what reached this replica. */
   readonly ops: string[] = [];
   /** Called before each operation resolves; a test may use it to inject a failure mid-stream. */
@@ -27,6 +29,7 @@ export class MemoryReplicaLink implements ReplicaLink {
     this.ops.push(op);
     this.beforeOp?.(op);
     if (this.broken !== null) return Promise.reject(new IoError('io', `${this.address}: ${this.broken}`));
+    if (this.refuseWith !== null) return Promise.reject(this.refuseWith);
     return Promise.resolve();
   }
 
