@@ -3,31 +3,16 @@
 // that died while fencing left the old one going on with the unfenced replicas).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../lib/clock.ts';
-import { Engine } from './engine.ts';
 import { ReplicaClientError } from './replica-client.ts';
-import { MemoryReplicaLink } from './testing/memory-replica-link.ts';
+import { memoryEngine } from './testing/memory-engine.ts';
 
-const sizeBytes = 1024 * 1024;
 const block = (fill: number): Uint8Array => new Uint8Array(4096).fill(fill);
-
-function engineOn(count: number) {
-  const links = Array.from({ length: count }, (_, i) => {
-    const link = new MemoryReplicaLink(`r${i + 1}`, sizeBytes);
-    link.generation = 1;
-    link.members = Array.from({ length: count }, (_, j) => `r${j + 1}`);
-    return link;
-  });
-  const log: string[] = [];
-  const engine = new Engine({ volumeName: 'vol', sizeBytes, epoch: 1, generation: 1, members: links, clock: new ManualClock(), log: (m) => log.push(m) });
-  return { links, engine, log };
-}
 
 const stale = (address: string): ReplicaClientError =>
   new ReplicaClientError('stale_epoch', `Replica ${address}: epoch 1 is older than the accepted epoch 2`, { replicaEpoch: 2 });
 
 test('a write refused with stale_epoch by one replica fences the engine: no new generation on the others, every later request fails', async () => {
-  const { links, engine, log } = engineOn(3);
+  const { links, engine, log } = memoryEngine(3);
   await engine.write(0, block(1));
   links[0]!.refuseWith = stale('r1');
   await assert.rejects(engine.write(0, block(2)), /fenced by a newer one .*r1/);
@@ -43,7 +28,7 @@ test('a write refused with stale_epoch by one replica fences the engine: no new 
 });
 
 test('a read refused with stale_epoch fences too, even from the last rw replica', async () => {
-  const { links, engine } = engineOn(1);
+  const { links, engine } = memoryEngine(1);
   links[0]!.refuseWith = stale('r1');
   await assert.rejects(engine.read(0, 4096), /fenced by a newer one/);
   links[0]!.refuseWith = null;
@@ -51,7 +36,7 @@ test('a read refused with stale_epoch fences too, even from the last rw replica'
 });
 
 test('a membership record refused with stale_epoch fences instead of dropping the refusing replica', async () => {
-  const { links, engine } = engineOn(3);
+  const { links, engine } = memoryEngine(3);
   // r3 dies; while the engine records {r1, r2}, r2 turns out to be fenced by a newer engine.
   links[2]!.broken = 'dead';
   links[1]!.beforeOp = (op) => {
@@ -63,7 +48,7 @@ test('a membership record refused with stale_epoch fences instead of dropping th
 });
 
 test('other failures still just drop the replica (no fence)', async () => {
-  const { links, engine } = engineOn(3);
+  const { links, engine } = memoryEngine(3);
   links[0]!.broken = 'dead';
   await engine.write(0, block(1));
   assert.deepEqual(engine.status().replicas.map((r) => r.mode), ['err', 'rw', 'rw']);

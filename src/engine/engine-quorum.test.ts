@@ -5,28 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../lib/clock.ts';
-import { Engine } from './engine.ts';
 import { startEngine } from './engine-start.ts';
 import { MemoryReplicaLink } from './testing/memory-replica-link.ts';
-
-const sizeBytes = 1024 * 1024;
-
-function engineOn(count: number, options: { minimumWriteReplicas: number; promoteBelowMinimum?: boolean }) {
-  const links = Array.from({ length: count }, (_, i) => {
-    const link = new MemoryReplicaLink(`r${i + 1}`, sizeBytes);
-    link.generation = 1;
-    link.members = Array.from({ length: count }, (_, j) => `r${j + 1}`);
-    return link;
-  });
-  const log: string[] = [];
-  const engine = new Engine({ volumeName: 'vol', sizeBytes, epoch: 1, generation: 1, members: links, clock: new ManualClock(), log: (m) => log.push(m), ...options });
-  return { links, engine, log };
-}
+import { memoryEngine, memoryEngineSizeBytes as sizeBytes } from './testing/memory-engine.ts';
 
 const block = (fill: number): Uint8Array => new Uint8Array(4096).fill(fill);
 
 test('below its minimum the engine acknowledges nothing and refuses to promote a joiner back up to it', async () => {
-  const { links, engine } = engineOn(3, { minimumWriteReplicas: 2 });
+  const { links, engine } = memoryEngine(3, { minimumWriteReplicas: 2 });
   await engine.write(0, block(1));
   links[1]!.broken = 'partitioned';
   links[2]!.broken = 'partitioned';
@@ -42,7 +28,7 @@ test('below its minimum the engine acknowledges nothing and refuses to promote a
 });
 
 test('a promotion that fewer than w of the former rw replicas recorded is undone', async () => {
-  const { links, engine, log } = engineOn(2, { minimumWriteReplicas: 2 });
+  const { links, engine, log } = memoryEngine(2, { minimumWriteReplicas: 2 });
   const joiner = new MemoryReplicaLink('r9', sizeBytes);
   await engine.addReplica(joiner);
   // r2 is cut off just as the promotion is recorded: r1 and the joiner alone would be two rw
@@ -58,12 +44,12 @@ test('a promotion that fewer than w of the former rw replicas recorded is undone
 });
 
 test('promotions with the minimum kept, or after a salvage, go on', async () => {
-  const { links, engine } = engineOn(2, { minimumWriteReplicas: 2 });
+  const { links, engine } = memoryEngine(2, { minimumWriteReplicas: 2 });
   const joiner = new MemoryReplicaLink('r9', sizeBytes);
   await engine.addReplica(joiner);
   await engine.promoteReplica('r9');
   assert.deepEqual(links[0]!.members, ['r1', 'r2', 'r9']);
-  const salvaged = engineOn(2, { minimumWriteReplicas: 2, promoteBelowMinimum: true });
+  const salvaged = memoryEngine(2, { minimumWriteReplicas: 2, promoteBelowMinimum: true });
   salvaged.links[1]!.broken = 'gone';
   await assert.rejects(salvaged.engine.write(0, block(1)), /fewer than the minimum 2/);
   const rebuilt = new MemoryReplicaLink('r8', sizeBytes);
@@ -74,7 +60,7 @@ test('promotions with the minimum kept, or after a salvage, go on', async () => 
 });
 
 test('S09 in memory: a new engine starts on r2, r3 by quorum; the old one can no longer write to them', async () => {
-  const old = engineOn(3, { minimumWriteReplicas: 2 });
+  const old = memoryEngine(3, { minimumWriteReplicas: 2 });
   const [r1, r2, r3] = old.links as [MemoryReplicaLink, MemoryReplicaLink, MemoryReplicaLink];
   await old.engine.write(0, block(1));
   // The new engine's links to r1 fail (the old engine's host is cut off), to r2 and r3 they work.
