@@ -248,3 +248,27 @@ test('snapshot skips a volume with nothing written since its last snapshot; snap
     await f.close();
   }
 });
+
+test('S27: a wall clock stepped back an hour: a per-minute job runs again one minute of real time after its last run, not an hour later', async () => {
+  const f = fixture();
+  try {
+    await attachedVolume(f.store, 'vol-a', { [joinLabel('job', 'snap')]: 'enabled' });
+    await createJob(f.store, 'snap', {});
+    await f.controller().start();
+    f.clock.advance(60_000);
+    await runFinished(f, 'snap', 1);
+    f.clock.jumpWall(-3600_000); // now 2026-11-27T23:01:30Z
+    f.clock.advance(30_000);
+    await waitUntil('the step back noticed', async () => /behind the last run's slot/.test((await job(f.store, 'snap')).status?.message ?? ''));
+    assert.equal((await job(f.store, 'snap')).status?.executionCount, 1, 'half a period of real time: not yet');
+    f.clock.advance(30_000);
+    await runFinished(f, 'snap', 2);
+    const status = (await job(f.store, 'snap')).status!;
+    assert.equal(status.lastScheduledAt, '2026-11-27T23:02:00.000Z', 'the slot the wall clock is in now');
+    f.clock.advance(60_000);
+    await runFinished(f, 'snap', 3);
+    assert.equal((await job(f.store, 'snap')).status?.lastScheduledAt, '2026-11-27T23:03:00.000Z', 'then the schedule in the new wall time');
+  } finally {
+    await f.close();
+  }
+});

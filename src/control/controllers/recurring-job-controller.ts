@@ -50,6 +50,12 @@ export class RecurringJobController {
   private readonly volumes: Informer;
   private readonly settings: Informer;
   private readonly running = new Map<string, Promise<void>>();
+  /**
+   * The slot and monotonic start time of the last scheduled run this process started, by job: after
+   * a wall clock steps back, real time since that run decides when the next one is due
+   * (job-schedule.ts). Lost on restart, which falls back to the wall-clock rule.
+   */
+  private readonly scheduledStarts = new Map<string, { readonly slot: string; readonly monotonicMs: number }>();
   private readonly isLive: (managerId: string) => Promise<boolean>;
   private cancelTimer: (() => void) | undefined;
   private evaluating: Promise<void> | undefined;
@@ -105,7 +111,11 @@ export class RecurringJobController {
     const { clock, timers, log } = this.options;
     this.stats.looks++;
     let wakeMs = clock.nowMs() + (this.options.recheckMs ?? recurringJobRecheckMs);
-    for (const object of this.jobs.list()) {
+    const listed = this.jobs.list();
+    // Forget the run starts of jobs that are gone (the map holds at most one entry per live job).
+    const names = new Set(listed.map((o) => o.metadata.name));
+    for (const name of this.scheduledStarts.keys()) if (!names.has(name)) this.scheduledStarts.delete(name);
+    for (const object of listed) {
       const name = object.metadata.name;
       if (this.running.has(name)) continue;
       try {
@@ -163,7 +173,9 @@ export class RecurringJobController {
     }
     const lastSlotMs = status.lastScheduledAt === undefined ? undefined : Date.parse(status.lastScheduledAt);
     const createdAtMs = Date.parse(job.metadata.creationTimestamp ?? '') || nowMs;
-    const decision = decideSchedule({ schedule, lastSlotMs, createdAtMs, nowMs });
+    const started = this.scheduledStarts.get(job.metadata.name);
+    const realSinceLastRunMs = started !== undefined && started.slot === status.lastScheduledAt ? clock.monotonicMs() - started.monotonicMs : undefined;
+    const decision = decideSchedule({ schedule, lastSlotMs, createdAtMs, nowMs, ...(realSinceLastRunMs === undefined ? {} : { realSinceLastRunMs }) });
     switch (decision.kind) {
       case 'never':
         await this.patchStatus(job, { message: `cron ${job.spec.cron} fires no more` });
@@ -208,6 +220,7 @@ export class RecurringJobController {
       currentRun: run,
       lastRunStartedAt: run.startedAt,
     });
+    if (run.trigger === 'schedule') this.scheduledStarts.set(job.metadata.name, { slot: run.slot, monotonicMs: this.options.clock.monotonicMs() });
     this.options.log(`recurring job ${job.metadata.name}: run ${run.number} started (${run.trigger}, slot ${run.slot})`);
     this.launch(stored, run);
   }
