@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dataProcessThreadPoolSize } from '../../src/lib/limits.ts';
 import { startDaemon, waitFor, type Daemon } from '../harness/daemon.ts';
 import { encodeSector, sectorBytes } from '../harness/self-describing-sector.ts';
-import { NbdDisconnected, NbdRequestError } from './nbd-workload-client.ts';
+import { nbdOutcome } from './nbd-workload-client.ts';
 import { pingIntervalMs, requestTimeoutMs, type ScenarioCluster } from './scenario-cluster.ts';
 import type { ScenarioContext, ScenarioDefinition } from './scenario-run.ts';
 
@@ -50,17 +50,6 @@ function engineArgs(cluster: ScenarioCluster): string[] {
   args.push('--timeout-ms', String(requestTimeoutMs), '--ping-interval-ms', String(pingIntervalMs));
   for (const r of cluster.replicas) args.push('--replica', r.address);
   return args;
-}
-
-/** What a request through the old engine got: 'ok', or the NBD error it failed with. */
-async function probe(what: () => Promise<unknown>): Promise<string> {
-  try {
-    await what();
-    return 'ok';
-  } catch (error) {
-    if (error instanceof NbdRequestError || error instanceof NbdDisconnected) return error.message;
-    throw error;
-  }
 }
 
 async function epochOf(controlUrl: string): Promise<number> {
@@ -96,8 +85,8 @@ async function cleanSwitch(ctx: ScenarioContext): Promise<void> {
     const first = ctx.random.int(cluster.sizeBytes / sectorBytes);
     const data = new Uint8Array(sectorBytes);
     encodeSector(data, 0, { volumeTag: workload.model.volumeTag, sector: first, writer: probeWriter, seq: 1, epoch: 99 });
-    const written = await probe(() => held.write(first * sectorBytes, data, { fua: true }));
-    const read = await probe(() => held.read(0, 4096));
+    const written = await nbdOutcome(() => held.write(first * sectorBytes, data, { fua: true }));
+    const read = await nbdOutcome(() => held.read(0, 4096));
     ctx.expect(written !== 'ok', 'a write through the replaced engine v1 was acknowledged');
     ctx.expect(read !== 'ok', 'a read through the replaced engine v1 was answered');
     ctx.report(`through v1 after v2 started: write -> ${written}; read -> ${read}`);
@@ -131,7 +120,7 @@ async function crashMidSwitch(ctx: ScenarioContext): Promise<void> {
     // The old engine: fenced if v2 got as far as opening the replicas, otherwise still serving.
     const floors = workload.model.floors(0, 8);
     let readData: Uint8Array | undefined;
-    const read = await probe(async () => {
+    const read = await nbdOutcome(async () => {
       readData = await held.read(0, 8 * sectorBytes);
     });
     if (readData !== undefined) workload.violations.push(...workload.model.checkRead({ data: readData, firstSector: 0, floors, endStamp: workload.stamp(), where: 'read through v1 after v2 died mid-switch' }));

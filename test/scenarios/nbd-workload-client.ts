@@ -17,6 +17,17 @@ export class NbdRequestError extends Error {
   }
 }
 
+/** What a request got: 'ok', or the NBD error or disconnection it failed with (anything else is thrown). */
+export async function nbdOutcome(what: () => Promise<unknown>): Promise<string> {
+  try {
+    await what();
+    return 'ok';
+  } catch (error) {
+    if (error instanceof NbdRequestError || error instanceof NbdDisconnected) return error.message;
+    throw error;
+  }
+}
+
 interface Pending {
   readonly what: string;
   resolve(data: Uint8Array): void;

@@ -16,7 +16,7 @@
 import { rm } from 'node:fs/promises';
 import { waitFor, type Daemon } from '../harness/daemon.ts';
 import { encodeSector, sectorBytes } from '../harness/self-describing-sector.ts';
-import { NbdDisconnected, NbdRequestError, type NbdWorkloadClient } from './nbd-workload-client.ts';
+import { nbdOutcome, type NbdWorkloadClient } from './nbd-workload-client.ts';
 import { pingIntervalMs, requestTimeoutMs, type ScenarioCluster, type ScenarioReplica } from './scenario-cluster.ts';
 import type { HistoryEntry } from './scenario-workload.ts';
 import type { ScenarioContext, ScenarioDefinition } from './scenario-run.ts';
@@ -39,22 +39,11 @@ async function statusAt(controlUrl: string): Promise<EngineStatus> {
 
 const modeIn = (status: EngineStatus, replica: ScenarioReplica): string | undefined => status.replicas.find((r) => r.address === replica.address)?.mode;
 
-/** 'ok', or the NBD error the request failed with. */
-async function probe(what: () => Promise<unknown>): Promise<string> {
-  try {
-    await what();
-    return 'ok';
-  } catch (error) {
-    if (error instanceof NbdRequestError || error instanceof NbdDisconnected) return error.message;
-    throw error;
-  }
-}
-
 async function probeWrite(ctx: ScenarioContext, client: NbdWorkloadClient, seq: number): Promise<string> {
   const sector = ctx.random.int(ctx.cluster.sizeBytes / sectorBytes);
   const data = new Uint8Array(sectorBytes);
   encodeSector(data, 0, { volumeTag: ctx.workload.model.volumeTag, sector, writer: probeWriter, seq, epoch: 99 });
-  return probe(() => client.write(sector * sectorBytes, data, { fua: true }));
+  return nbdOutcome(() => client.write(sector * sectorBytes, data, { fua: true }));
 }
 
 const isMutation = (e: HistoryEntry): boolean => e.op !== 'read';
