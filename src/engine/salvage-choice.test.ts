@@ -4,18 +4,10 @@ import type { ChainInfo } from '../format/replica-chain.ts';
 import { newestGroup } from './generation-fork.ts';
 import { chooseSalvageReplicas } from './salvage-choice.ts';
 import { chooseStartReplicas } from './start-choice.ts';
+import { memberChain } from './testing/member-chain.ts';
 
-function chain(generation: number, members: string[], epoch = 3, sizeBytes = 4096): ChainInfo {
-  return {
-    volumeName: 'v',
-    sizeBytes,
-    blockSizeBytes: 4096,
-    snapshots: [],
-    headSizeBytes: 0,
-    headParent: null,
-    membership: { epoch, generation, members },
-  };
-}
+const chain = (generation: number, members: string[], epoch = 3, sizeBytes = 4096): ChainInfo =>
+  memberChain(generation, members, { epoch, sizeBytes });
 
 test('salvage changes nothing when the normal rule can choose', () => {
   const choice = chooseSalvageReplicas(

@@ -5,24 +5,15 @@ import assert from 'node:assert/strict';
 import type { ChainInfo } from '../format/replica-chain.ts';
 import { memberId, parseMemberId, isSameReplica } from '../format/replica-identity.ts';
 import { chooseStartReplicas } from './start-choice.ts';
+import { memberChain } from './testing/member-chain.ts';
 
 const ia = 'a'.repeat(32);
 const ib = 'b'.repeat(32);
 const ic = 'c'.repeat(32);
 const ic2 = 'c0'.repeat(16);
 
-function chain(generation: number, members: string[], instanceId?: string): ChainInfo {
-  return {
-    volumeName: 'v',
-    sizeBytes: 4096,
-    blockSizeBytes: 4096,
-    snapshots: [],
-    headSizeBytes: 0,
-    headParent: null,
-    membership: { epoch: 3, generation, members },
-    ...(instanceId === undefined ? {} : { instanceId }),
-  };
-}
+const chain = (generation: number, members: string[], instanceId?: string): ChainInfo =>
+  memberChain(generation, members, instanceId === undefined ? {} : { instanceId });
 
 test('memberId and parseMemberId round-trip; bare addresses and socket paths with # stay addresses', () => {
   assert.equal(memberId({ address: '127.0.0.1:5000', instanceId: ia }), `127.0.0.1:5000#${ia}`);

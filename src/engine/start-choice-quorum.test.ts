@@ -7,19 +7,10 @@ import assert from 'node:assert/strict';
 import type { ChainInfo } from '../format/replica-chain.ts';
 import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
 import { chooseSalvageReplicas } from './salvage-choice.ts';
+import { memberChain } from './testing/member-chain.ts';
 
-function chain(generation: number, members: string[], epoch = 3, instanceId?: string): ChainInfo {
-  return {
-    volumeName: 'v',
-    sizeBytes: 4096,
-    blockSizeBytes: 4096,
-    snapshots: [],
-    headSizeBytes: 0,
-    headParent: null,
-    membership: { epoch, generation, members },
-    ...(instanceId === undefined ? {} : { instanceId }),
-  };
-}
+const chain = (generation: number, members: string[], epoch = 3, instanceId?: string): ChainInfo =>
+  memberChain(generation, members, { epoch, ...(instanceId === undefined ? {} : { instanceId }) });
 
 const cut = (address: string): ReplicaReport => ({ address, chain: null, error: 'timed out' });
 

@@ -2,18 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChainInfo } from '../format/replica-chain.ts';
 import { chooseStartReplicas } from './start-choice.ts';
+import { memberChain } from './testing/member-chain.ts';
 
-function chain(generation: number, members: string[], sizeBytes = 4096): ChainInfo {
-  return {
-    volumeName: 'v',
-    sizeBytes,
-    blockSizeBytes: 4096,
-    snapshots: [],
-    headSizeBytes: 0,
-    headParent: null,
-    membership: { epoch: 3, generation, members },
-  };
-}
+const chain = (generation: number, members: string[], sizeBytes = 4096): ChainInfo => memberChain(generation, members, { sizeBytes });
 
 test('chooseStartReplicas() uses only the highest generation', () => {
   const choice = chooseStartReplicas(
