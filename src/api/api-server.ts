@@ -10,7 +10,8 @@ import type { Snapshot } from '../control/resources/snapshot.ts';
 import type { Volume } from '../control/resources/volume.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { ApiError, errorBody, toApiError, type ApiErrorCode } from './api-error.ts';
-import { apiBodySizeMaxBytes, apiParamLengthMax, apiRequestTimeoutMs, apiTokenLengthMax } from '../lib/limits.ts';
+import { apiBodySizeMaxBytes, apiParamLengthMax, apiRequestTimeoutMs, apiTokenLengthMax, requestBodyDrainMaxBytes } from '../lib/limits.ts';
+import { drainBody } from '../lib/drain-body.ts';
 import { tokenMatches } from './api-token.ts';
 import { registerBackupRoutes, type BackupAccess } from './backup-routes.ts';
 import { EventHub } from './event-hub.ts';
@@ -105,7 +106,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     done();
   });
 
-  app.setErrorHandler((error: FastifyError | ApiError | Error, _request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: FastifyError | ApiError | Error, request: FastifyRequest, reply: FastifyReply) => {
     let apiError: ApiError;
     const status = (error as FastifyError).statusCode;
     if (!(error instanceof ApiError) && !isStoreError(error) && status !== undefined && status >= 400 && status < 500) {
@@ -115,6 +116,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       apiError = toApiError(error);
     }
     if (apiError.status >= 500) log(`${apiError.code}: ${error.stack ?? error.message}`);
+    // A refusal before the body was read (too large, no token): read the rest first, or the
+    // client still sending it sees the connection close under it instead of this answer.
+    if (!request.raw.readableEnded) await drainBody(request.raw, requestBodyDrainMaxBytes);
     return sendError(reply, apiError);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { slowUpload } from '../lib/testing/slow-upload.ts';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '../lib/clock.ts';
 import { createControlServer } from './control-server.ts';
@@ -86,6 +87,11 @@ test('control API answers hostile requests with 4xx and keeps serving', async ()
     assert.equal(big.status, 413);
     assert.equal(big.headers.get('connection'), 'close');
     await big.arrayBuffer();
+    assert.equal((await call(base, 'GET', '/v1/status')).status, 200);
+    // A client still sending its over-limit body finishes sending, then reads the 413 (S31 in CI:
+    // an answer sent before the body ended made fetch() fail with EPIPE).
+    const answer = await slowUpload(Number(new URL(base).port), 'POST /v1/snapshots HTTP/1.1\r\nhost: x\r\n', 4 << 20);
+    assert.match(answer, /^HTTP\/1\.1 413 /);
     assert.equal((await call(base, 'GET', '/v1/status')).status, 200);
   });
 });

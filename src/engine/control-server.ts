@@ -22,7 +22,8 @@
 // engine's state forbids the action, 503 when replicas failed.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ShorthornError, toError } from '../lib/errors.ts';
-import { labelCountMax, labelLengthMax, nameLengthMax } from '../lib/limits.ts';
+import { labelCountMax, labelLengthMax, nameLengthMax, requestBodyDrainMaxBytes } from '../lib/limits.ts';
+import { drainBody } from '../lib/drain-body.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Engine } from './engine.ts';
 import { isChainLink, type ReplicaLink } from './replica-link.ts';
@@ -233,36 +234,30 @@ function refuseProtoKey(key: string, value: unknown): unknown {
   return value;
 }
 
-/** Bytes of an over-limit body read and dropped before the connection is cut instead. */
-const bodyDrainMaxBytes = 16 * bodySizeMaxBytes;
-
 /**
  * The body, at most bodySizeMaxBytes. Over the limit the rest is read and dropped (up to
- * bodyDrainMaxBytes) so that the client gets its 413 instead of a reset: stopping the read
- * (breaking out of `for await`) destroys the socket under the answer (S31).
+ * requestBodyDrainMaxBytes) before the 413, so that the client gets its answer instead of a
+ * reset (S31).
  */
 function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
-    let over = false;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       total += chunk.length;
-      if (over) {
-        if (total > bodyDrainMaxBytes) request.destroy();
+      if (total <= bodySizeMaxBytes) {
+        chunks.push(chunk);
         return;
       }
-      if (total > bodySizeMaxBytes) {
-        over = true;
-        chunks.length = 0;
-        reject(new ControlApiError('too_large', `Body over ${bodySizeMaxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks));
-    });
+      request.removeListener('data', onData);
+      request.removeListener('end', onEnd);
+      chunks.length = 0;
+      const refusal = new ControlApiError('too_large', `Body over ${bodySizeMaxBytes} bytes`);
+      drainBody(request, requestBodyDrainMaxBytes).then(() => reject(refusal), reject);
+    };
+    const onEnd = (): void => resolve(Buffer.concat(chunks));
+    request.on('data', onData);
+    request.on('end', onEnd);
     request.on('error', reject);
   });
 }

@@ -132,6 +132,11 @@ export const settingValueLengthMax = 4096;
 // REST API (src/api)
 /** Largest request body accepted (a resource is at most 1 MiB; a body never needs more). */
 export const apiBodySizeMaxBytes = resourceSizeMaxBytes;
+/**
+ * HTTP servers (the API, an engine's control API): bytes of an over-limit body read and dropped
+ * before the 413 goes out; a longer body has its connection cut instead.
+ */
+export const requestBodyDrainMaxBytes = 16 * 1024 * 1024;
 /** Items one list response carries; more are cut off and the response says `truncated`. */
 export const apiListItemsMax = 10_000;
 /** Recent resource changes kept for `GET /v1/events`. */

@@ -42,7 +42,7 @@ storeConformance({
   },
 });
 
-test('etcd store: a watch ends with unavailable when etcd stops, and resumes after a restart', async () => {
+test('etcd store: a watch ends with unavailable when etcd stops, and resumes after a restart', { timeout: 120_000 }, async () => {
   const own = await startEtcd();
   let restarted: EtcdServer | undefined;
   const store = new EtcdStore({ endpoints: [own.endpoint], prefix: '/restart', requestTimeoutMs: 2000 });

@@ -35,6 +35,8 @@ export interface StoreConformanceTarget {
 }
 
 const kind = 'Volume';
+/** Each test's limit: a hang fails that test by name instead of the whole file at the runner's 600 s. */
+const testTimeoutMs = 120_000;
 
 export function volume(name: string, spec: unknown = { size: 1 }, labels?: Record<string, string>): Resource {
   return { apiVersion: 'shorthorn.io/v1', kind, metadata: { name, ...(labels === undefined ? {} : { labels }) }, spec };
@@ -135,7 +137,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
   };
 
   describe(`store conformance: ${target.name}`, () => {
-    test('create assigns identity and version; get and list return it', () => withStore(async (store) => {
+    test('create assigns identity and version; get and list return it', { timeout: testTimeoutMs }, () => withStore(async (store) => {
       const created = await store.create(volume('v1', { size: 10 }, { app: 'a' }));
       assert.equal(created.metadata.generation, 1);
       assert.match(created.metadata.uid ?? '', /^[0-9a-f-]{36}$/);
@@ -152,7 +154,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       assert.deepEqual((await store.list('Node')).items, [], 'kinds are separate');
     }));
 
-    test('hostile names, kinds and shapes are refused with invalid', () => withStore(async (store) => {
+    test('hostile names, kinds and shapes are refused with invalid', { timeout: testTimeoutMs }, () => withStore(async (store) => {
       const names = ['../x', 'a/b', '', 'x'.repeat(300), 'UPPER', 'a b', 'a\u0000b', '.', '..', '-a', 'a-', 'é', '%2e%2e'];
       for (const name of names) {
         await expectCode(store.create(volume(name)), 'invalid', `create ${JSON.stringify(name)}`);
@@ -186,7 +188,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       assert.deepEqual((await store.list(kind)).items, [], 'nothing was written');
     }));
 
-    test('update: optimistic concurrency, generation on spec changes, status kept', () => withStore(async (store) => {
+    test('update: optimistic concurrency, generation on spec changes, status kept', { timeout: testTimeoutMs }, () => withStore(async (store) => {
       const v1 = await store.create({ ...volume('v1', { size: 1 }), status: { state: 'creating' } });
       const { resourceVersion: _unused, ...unversioned } = v1.metadata;
       await expectCode(store.update({ ...v1, metadata: unversioned }), 'invalid');
@@ -212,7 +214,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       assert.deepEqual(await store.get(kind, 'v1'), status);
     }));
 
-    test('delete honours finalizers', () => withStore(async (store) => {
+    test('delete honours finalizers', { timeout: testTimeoutMs }, () => withStore(async (store) => {
       const plain = await store.create(volume('plain'));
       await expectCode(store.delete(kind, 'plain', { resourceVersion: String(Number(plain.metadata.resourceVersion) + 1000) }), 'conflict');
       const gone = await store.delete(kind, 'plain', { resourceVersion: plain.metadata.resourceVersion ?? '' });
@@ -237,7 +239,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       assert.deepEqual((await store.list(kind)).items, []);
     }));
 
-    test('label selectors', () => withStore(async (store) => {
+    test('label selectors', { timeout: testTimeoutMs }, () => withStore(async (store) => {
       await store.create(volume('a', {}, { app: 'web', tier: 'front' }));
       await store.create(volume('b', {}, { app: 'db' }));
       await store.create(volume('c', {}));
@@ -253,7 +255,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       assert.deepEqual(await names('app,!tier'), ['b']);
     }));
 
-    test('watch delivers every change in order, from a version or from now', () => withStore(async (store, backend) => {
+    test('watch delivers every change in order, from a version or from now', { timeout: testTimeoutMs }, () => withStore(async (store, backend) => {
       const other = backend.open();
       try {
         const start = await store.list(kind);
@@ -287,7 +289,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       }
     }));
 
-    test('watch stops cleanly: close, break, abort, store close', () => withStore(async (store, backend) => {
+    test('watch stops cleanly: close, break, abort, store close', { timeout: testTimeoutMs }, () => withStore(async (store, backend) => {
       const closed = store.watch(kind);
       closed.close();
       assert.equal((await closed[Symbol.asyncIterator]().next()).done, true);
@@ -296,7 +298,9 @@ export function storeConformance(target: StoreConformanceTarget): void {
       const pending = aborted[Symbol.asyncIterator]().next();
       controller.abort();
       assert.equal((await pending).done, true);
-      const broken = store.watch(kind);
+      // From a version, not "from now": etcd sets a watch up asynchronously, so one from now
+      // may begin after the create and then wait forever (CI: the etcd suite hung 600 s).
+      const broken = store.watch(kind, { resourceVersion: (await store.list(kind)).resourceVersion });
       await store.create(volume('one'));
       for await (const event of broken) {
         assert.equal(event.object.metadata.name, 'one');
@@ -308,7 +312,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       await assert.rejects(orphan.next(), (e: unknown) => isStoreError(e, 'closed'));
     }));
 
-    test('watch resumed from the last version seen misses and repeats nothing (seeded)', () =>
+    test('watch resumed from the last version seen misses and repeats nothing (seeded)', { timeout: testTimeoutMs }, () =>
       withSeed('watch resume', (random) => withStore(async (writer, backend) => {
         const reader = backend.open();
         try {
@@ -367,7 +371,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
         }
       })));
 
-    test('compacted history answers gone; relist and watch from the list', () => withStore(async (store) => {
+    test('compacted history answers gone; relist and watch from the list', { timeout: testTimeoutMs }, () => withStore(async (store) => {
       const first = await store.create(volume('c1'));
       let last = first;
       for (let i = 0; i < 5; i++) last = await store.update({ ...last, spec: { i } });
@@ -381,7 +385,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       assert.deepEqual((await nextEvents(fresh, 1))[0]?.object, next);
     }));
 
-    test('leases: one holder at a time, renewal, release, expiry', () => withStore(async (store, backend) => {
+    test('leases: one holder at a time, renewal, release, expiry', { timeout: testTimeoutMs }, () => withStore(async (store, backend) => {
       const ttl = target.leaseTtlMs;
       const other = backend.open();
       try {
@@ -403,7 +407,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       }
     }));
 
-    test('two processes writing one object: conflicts are detected, no update is lost', () => withStore(async (store, backend) => {
+    test('two processes writing one object: conflicts are detected, no update is lost', { timeout: testTimeoutMs }, () => withStore(async (store, backend) => {
       await store.create(volume('shared', { counter: 0 }));
       const children = [new StoreChild(target.childScript, backend.spec), new StoreChild(target.childScript, backend.spec)];
       try {
@@ -423,7 +427,7 @@ export function storeConformance(target: StoreConformanceTarget): void {
       }
     }));
 
-    test('kill -9 of a writer mid-transaction leaves no partial object (seeded)', () =>
+    test('kill -9 of a writer mid-transaction leaves no partial object (seeded)', { timeout: testTimeoutMs }, () =>
       withSeed('kill -9', (random) => withStore(async (store, backend) => {
         const child = new StoreChild(target.childScript, backend.spec);
         const from = (await store.list(kind)).resourceVersion;
