@@ -74,7 +74,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const app = fastify({
     logger: false,
     bodyLimit: apiBodySizeMaxBytes,
-    maxParamLength: apiParamLengthMax,
+    routerOptions: { maxParamLength: apiParamLengthMax },
     requestTimeout: apiRequestTimeoutMs,
     // `__proto__` and `constructor.prototype` in a body are refused (400) rather than stripped.
     onProtoPoisoning: 'error',

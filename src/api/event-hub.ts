@@ -2,6 +2,7 @@
 // history (GET /v1/events) and every live stream subscriber (GET /v1/events/stream). When a
 // watch must restart (history compacted, connection lost) subscribers get a RESYNC event: the
 // changes in between are not replayed, so a client refetches what it shows.
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../lib/clock.ts';
 import { toError } from '../lib/errors.ts';
@@ -51,6 +52,9 @@ export class EventHub {
   }
 
   start(kinds: readonly KindName[] = eventKinds): void {
+    // One watch per kind shares the signal (and a restart delay may add one more each): more
+    // than node's default of 10 listeners is by design here, not a leak.
+    setMaxListeners(2 * kinds.length + 10, this.abort.signal);
     this.loops = kinds.map((kind) => this.follow(kind));
   }
 
