@@ -13,10 +13,18 @@ function find(dir, out) {
   return out;
 }
 
+// Two files run at a time, started in this order. The long ones (fault scenarios, then end-to-end
+// tests, then integration tests, a minute or more each) go first and the many short ones fill in
+// behind them: started last, a long file would run on alone and stretch the whole run.
+const groups = ['dist/test/scenarios/', 'dist/test/e2e/', 'dist/test/integration/'];
+const rank = (file) => {
+  const i = groups.findIndex((prefix) => file.startsWith(prefix));
+  return i < 0 ? groups.length : i;
+};
 const filters = process.argv.slice(2);
 const files = find('dist', [])
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
-  .sort();
+  .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
