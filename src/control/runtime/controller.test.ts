@@ -13,6 +13,7 @@ import { LeaseKeeper } from './lease-keeper.ts';
 import { leaseLiveness, managerLeaseName, ownerIdOf } from './ownership.ts';
 import { ManualTimers, realTimers, systemClock, type Timers } from './timers.ts';
 import { waitUntil } from './testing/wait-until.ts';
+import { manualHostClock } from '../store/host-clock.ts';
 
 // A toy reconciler: a Volume asks for spec.replicas Replica objects; status.readyReplicas says
 // how many exist. Pure: (desired, observed) → actions.
@@ -146,7 +147,7 @@ test('ownership: one manager owns an object; when its lease expires another take
   const dir = tempDir();
   const clock = new ManualClock(Date.now());
   const ttlMs = 3000;
-  const stores = [0, 1].map(() => new SqliteStore({ dataDir: dir, clock, pollIntervalMs: 5 }));
+  const stores = [0, 1].map(() => new SqliteStore({ dataDir: dir, clock, hostClock: manualHostClock(clock), pollIntervalMs: 5 }));
   const leaseTimers = [0, 1].map(() => new ManualTimers(new ManualClock()));
   const resyncTimers = [0, 1].map(() => new ManualTimers(new ManualClock()));
   const ids = ['m1', 'm2'];

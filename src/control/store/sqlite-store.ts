@@ -21,11 +21,14 @@ import {
   type Watch, type WatchEvent, type WatchEventType, type WatchOptions,
 } from './resource-store.ts';
 import { WatchChannel } from './watch-channel.ts';
+import { systemHostClock, type HostClock } from './host-clock.ts';
 
 export interface SqliteStoreOptions {
   /** Directory holding store.sqlite (created if missing). */
   readonly dataDir: string;
   readonly clock?: Clock;
+  /** What leases expire by (default: this host's monotonic clock; see host-clock.ts). */
+  readonly hostClock?: HostClock;
   readonly timers?: Timers;
   /**
    * How often watchers look for writes made by other processes. SQLite has no cross-process
@@ -45,7 +48,11 @@ const pollBatchMax = 1000;
 
 interface ObjectRow { rv: number; data: string }
 interface EventRow { rv: number; kind: string; type: WatchEventType; data: string }
-interface LeaseRow { holder: string; ttl_ms: number; expires_ms: number }
+/**
+ * expires_ms is on the host clock of boot boot_id. Rows written before leases moved off the wall
+ * clock have boot_id '' and expire by the wall clock, as they did.
+ */
+interface LeaseRow { holder: string; ttl_ms: number; expires_ms: number; boot_id: string }
 
 interface WriteTarget {
   readonly kind: string;
@@ -65,6 +72,7 @@ interface Watcher {
 export class SqliteStore implements ResourceStore {
   private readonly db: Database.Database;
   private readonly clock: Clock;
+  private readonly hostClock: HostClock;
   private readonly timers: Timers;
   private readonly pollIntervalMs: number;
   private readonly retention: number;
@@ -76,6 +84,7 @@ export class SqliteStore implements ResourceStore {
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
+    this.hostClock = options.hostClock ?? systemHostClock();
     this.timers = options.timers ?? realTimers;
     this.pollIntervalMs = options.pollIntervalMs ?? defaultPollIntervalMs;
     this.retention = options.eventRetentionCount ?? storeEventRetentionCount;
@@ -98,6 +107,8 @@ export class SqliteStore implements ResourceStore {
           expires_ms INTEGER NOT NULL) STRICT;
         INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0), ('format', 1);
       `);
+      const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'leases\')').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'boot_id')) this.db.exec(`ALTER TABLE leases ADD COLUMN boot_id TEXT NOT NULL DEFAULT ''`);
     }).immediate();
   }
 
@@ -330,14 +341,14 @@ export class SqliteStore implements ResourceStore {
   acquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseInfo> {
     return this.write('acquireLease', () => {
       checkLease(name, holder, ttlMs);
-      const now = this.clock.nowMs();
-      const row = this.db.prepare('SELECT holder, ttl_ms, expires_ms FROM leases WHERE name = ?').get(name) as LeaseRow | undefined;
-      if (row !== undefined && row.holder !== holder && row.expires_ms > now) {
-        throw new StoreError('lease_held', `Lease ${name} is held by ${row.holder} for ${row.expires_ms - now} ms more`);
+      const row = this.db.prepare('SELECT holder, ttl_ms, expires_ms, boot_id FROM leases WHERE name = ?').get(name) as LeaseRow | undefined;
+      const left = row === undefined ? 0 : this.leaseMsLeft(row);
+      if (row !== undefined && row.holder !== holder && left > 0) {
+        throw new StoreError('lease_held', `Lease ${name} is held by ${row.holder} for ${left} ms more`);
       }
-      this.db.prepare('INSERT INTO leases (name, holder, ttl_ms, expires_ms) VALUES (?, ?, ?, ?) ' +
-        'ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, ttl_ms = excluded.ttl_ms, expires_ms = excluded.expires_ms')
-        .run(name, holder, ttlMs, now + ttlMs);
+      this.db.prepare('INSERT INTO leases (name, holder, ttl_ms, expires_ms, boot_id) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, ttl_ms = excluded.ttl_ms, expires_ms = excluded.expires_ms, boot_id = excluded.boot_id')
+        .run(name, holder, ttlMs, this.hostClock.monotonicMs() + ttlMs, this.hostClock.bootId);
       return { name, holder, ttlMs };
     });
   }
@@ -352,10 +363,17 @@ export class SqliteStore implements ResourceStore {
   getLease(name: string): Promise<LeaseInfo | null> {
     return Promise.resolve().then(() => {
       checkName('Lease', name);
-      const row = this.guard('getLease', () => this.db.prepare('SELECT holder, ttl_ms, expires_ms FROM leases WHERE name = ?').get(name)) as LeaseRow | undefined;
-      if (row === undefined || row.expires_ms <= this.clock.nowMs()) return null;
+      const row = this.guard('getLease', () => this.db.prepare('SELECT holder, ttl_ms, expires_ms, boot_id FROM leases WHERE name = ?').get(name)) as LeaseRow | undefined;
+      if (row === undefined || this.leaseMsLeft(row) <= 0) return null;
       return { name, holder: row.holder, ttlMs: row.ttl_ms };
     });
+  }
+
+  /** Milliseconds until the lease expires (≤ 0: expired). One from an earlier boot has. */
+  private leaseMsLeft(row: LeaseRow): number {
+    if (row.boot_id === '') return row.expires_ms - this.clock.nowMs();
+    if (row.boot_id !== this.hostClock.bootId) return 0;
+    return row.expires_ms - this.hostClock.monotonicMs();
   }
 
   close(): Promise<void> {
