@@ -12,7 +12,7 @@
 // says it waits for an attach. SEED=<n> replays the kill points and the data.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeededRandom } from '../../src/lib/random.ts';
 import type { Engine } from '../../src/control/resources/engine.ts';
@@ -101,6 +101,30 @@ function scanProc(dir: string): InstanceProcess[] {
     else if (kind === 'replica') out.push({ pid, kind, key: value('--dir') });
   }
   return out;
+}
+
+/** Whether process `pid` itself holds a TCP socket listening on `port` (its fds against /proc/net/tcp). */
+function listensOn(pid: number, port: number): boolean {
+  try {
+    const inodes = new Set<string>();
+    for (const line of readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the socket's inode.
+      if (f.length > 9 && f[3] === '0A' && Number.parseInt(f[1]!.split(':')[1]!, 16) === port) inodes.add(f[9]!);
+    }
+    if (inodes.size === 0) return false;
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // closed meanwhile
+        throw error;
+      }
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // the process is gone
+    throw error;
+  }
 }
 
 function tablePids(dir: string): Map<number, string> {
@@ -264,13 +288,20 @@ test(`kill -9 the manager and then the rebuilding node's agent mid-rebuild: conv
       const smallOn3 = (await replicasOf(small)).find((r) => r.spec.nodeID === 'node-3')!;
       const oldPid = smallOn3.status!.pid!;
       process.kill(oldPid, 'SIGKILL');
-      const strayPid = await waitFor('node-3 restarted its replica without recording it', async () => {
+      // The stray counts once it serves: the agent published it running and it holds the listening
+      // socket of its port itself (a process that is still loading may yet fail to bind and exit).
+      const stray = await waitFor('node-3 restarted its replica without recording it, and it listens', async () => {
         const r = (await store.get('Replica', smallOn3.metadata.name)) as Replica;
         const pid = r.status?.pid;
-        return pid !== undefined && pid !== oldPid && isAlive(pid) && /sync failed/.test(cluster!.agents.get('node-3')!.output()) ? pid : undefined;
+        const port = r.status?.port;
+        if (pid === undefined || port === undefined || pid === oldPid || r.status?.currentState !== 'running') return undefined;
+        return isAlive(pid) && listensOn(pid, port) && /sync failed/.test(cluster!.agents.get('node-3')!.output()) ? { pid, port } : undefined;
       }, 60_000);
+      const strayPid = stray.pid;
       await cluster.agents.get('node-3')!.kill9();
       rmdirSync(tableTemp);
+      // Its output goes to a file, not to the killed agent: it runs on (what the restart must find).
+      assert.ok(isAlive(strayPid) && listensOn(strayPid, stray.port), `the unrecorded replica process ${strayPid} ended with the agent`);
       const agent3 = await cluster.startAgent('node-3');
       // A write makes the engine see the killed replica at once; then the new process must be the
       // one in the table, rebuilt, and the volume healthy.

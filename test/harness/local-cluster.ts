@@ -11,6 +11,7 @@ import { isStoreError, type ResourceStore } from '../../src/control/store/resour
 import type { Resource } from '../../src/control/resources/object-meta.ts';
 import { SqliteStore } from '../../src/control/store/sqlite-store.ts';
 import { startDaemon, waitFor, type Daemon } from './daemon.ts';
+import { portBlock } from './port-block.ts';
 
 export interface LocalCluster {
   readonly store: ResourceStore;
@@ -42,14 +43,16 @@ export async function startLocalCluster(options: {
   /** More `shorthorn node` arguments for every agent (e.g. --rebuild-bandwidth). */
   agentArgs?: readonly string[];
 }): Promise<LocalCluster> {
+  // Ports from a block this process holds (port-block.ts), so test files running in parallel never
+  // share a range; 20 per node. The agent skips ports it finds taken anyway.
+  const block = await portBlock();
+  if (options.nodes.length * 20 > block.size) throw new Error(`${options.nodes.length} nodes need more than the ${block.size} ports of a test port block`);
+  const firstPort = block.first;
   const storeDir = join(options.dir, 'store');
   const store: ResourceStore = options.etcdEndpoint === undefined
     ? new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 })
     : new EtcdStore({ endpoints: [options.etcdEndpoint] });
   const storeArg = options.etcdEndpoint === undefined ? `embedded:${storeDir}` : `etcd:${options.etcdEndpoint}`;
-  // Ports from a range private to this run, so test files running in parallel do not collide.
-  // Below Linux's ephemeral range (32768+); the agent skips ports it finds taken anyway.
-  const firstPort = 25000 + (process.pid % 90) * 80;
   const agents = new Map<string, Daemon>();
   const startAgent = async (node: string): Promise<Daemon> => {
     const i = options.nodes.indexOf(node);
