@@ -37,6 +37,7 @@ export const volumeActionNames = [
   'snapshotDelete',
   'snapshotRevert',
   'snapshotPurge',
+  'snapshotCheck',
   'snapshotBackup',
   'recurringJobAdd',
   'recurringJobDelete',
@@ -72,7 +73,7 @@ export function volumeActions(volume: Volume): VolumeActionName[] {
   if (volume.status?.robustness === 'faulted') return ['attach', 'detach', 'salvage'];
   const actions: VolumeActionName[] = ['attach', 'detach', 'recurringJobAdd', 'recurringJobDelete', 'recurringJobList'];
   if (state === 'creating' || state === 'detached' || state === 'attached') actions.push('expand', 'updateReplicaCount');
-  if (state === 'attached') actions.push('snapshotCreate', 'snapshotList', 'snapshotDelete', 'snapshotRevert', 'snapshotPurge');
+  if (state === 'attached') actions.push('snapshotCreate', 'snapshotList', 'snapshotDelete', 'snapshotRevert', 'snapshotPurge', 'snapshotCheck');
   // Longhorn offers it on any volume that is not faulted; the manager waits for the engine.
   actions.push('snapshotBackup');
   return actions;

@@ -11,6 +11,7 @@ import type { Volume } from '../control/resources/volume.ts';
 import type { VolumeAttachment } from '../control/resources/volume-attachment.ts';
 import { isStoreError, type ResourceStore } from '../control/store/resource-store.ts';
 import { purgeAnnotation, revertAnnotation, snapshotVolumeLabel } from '../control/controllers/snapshot-reconcile.ts';
+import { snapshotCheckAnnotation } from '../control/controllers/data-integrity-reconcile.ts';
 import { ApiError } from './api-error.ts';
 import { snapshotBackup, type BackupAccess } from './backup-routes.ts';
 import type { SnapshotBackupInput } from './backup-inputs.ts';
@@ -97,6 +98,8 @@ export async function runVolumeAction(
       return snapshotRevert(context, volume, input as SnapshotNameInput);
     case 'snapshotPurge':
       return snapshotPurge(context, volume);
+    case 'snapshotCheck':
+      return snapshotCheck(context, volume);
     case 'recurringJobAdd':
       return recurringJobAdd(context.store, volume, input as RecurringJobInput);
     case 'recurringJobDelete':
@@ -314,5 +317,19 @@ async function snapshotPurge(context: ActionContext, volume: Volume): Promise<Re
   return changeVolume(context, volume.metadata.name, (current) => ({
     ...current,
     metadata: { ...current.metadata, annotations: { ...current.metadata.annotations, [purgeAnnotation]: now } },
+  }));
+}
+
+/**
+ * A data-integrity check of the volume now (a Shorthorn action; Longhorn only has the cron): the
+ * annotation records the request time and the manager's data-integrity controller runs a full
+ * check (every replica's data against its own checksums, and the checksums across replicas) and
+ * reports it in status.dataIntegrity, lastRequest naming this request.
+ */
+async function snapshotCheck(context: ActionContext, volume: Volume): Promise<ResourceView> {
+  const now = new Date(context.clock.nowMs()).toISOString();
+  return changeVolume(context, volume.metadata.name, (current) => ({
+    ...current,
+    metadata: { ...current.metadata, annotations: { ...current.metadata.annotations, [snapshotCheckAnnotation]: now } },
   }));
 }

@@ -71,6 +71,7 @@ export const volumeActionInputs: Readonly<Record<VolumeActionName, TSchema>> = {
   snapshotDelete: SnapshotNameInputSchema,
   snapshotRevert: SnapshotNameInputSchema,
   snapshotPurge: EmptyInputSchema,
+  snapshotCheck: EmptyInputSchema,
   recurringJobAdd: RecurringJobInputSchema,
   recurringJobDelete: RecurringJobInputSchema,
   recurringJobList: EmptyInputSchema,

@@ -11,6 +11,7 @@ import { toError } from '../lib/errors.ts';
 import { BackupController } from '../control/backups/backup-controller.ts';
 import { httpEngineBackupApi } from '../control/backups/engine-backup-client.ts';
 import { NodeLivenessMonitor } from '../control/controllers/node-liveness.ts';
+import { DataIntegrityController } from '../control/controllers/data-integrity-controller.ts';
 import { RecurringJobController } from '../control/controllers/recurring-job-controller.ts';
 import { SnapshotController } from '../control/controllers/snapshot-controller.ts';
 import { VolumeController } from '../control/controllers/volume-controller.ts';
@@ -87,6 +88,9 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
     store, managerId: id, clock: systemClock, timers: realTimers, log, trimFilesystem: trimLocalFilesystem,
   });
   await recurringJobs.start();
+  // The periodic snapshot data check (snapshot-data-integrity-cronjob) and snapshotCheck requests.
+  const dataIntegrity = new DataIntegrityController({ store, managerId: id, clock: systemClock, timers: realTimers, log });
+  await dataIntegrity.start();
   const liveness = new NodeLivenessMonitor({ store, clock: systemClock, timers: realTimers, log });
   liveness.start();
   let stopping = false;
@@ -99,6 +103,7 @@ async function runManager(options: ManagerCommandOptions): Promise<void> {
       .then(() => snapshots.stop())
       .then(() => backups.stop())
       .then(() => recurringJobs.stop())
+      .then(() => dataIntegrity.stop())
       .then(() => volumes.stop())
       .then(() => lease.stop())
       .then(() => store.close())

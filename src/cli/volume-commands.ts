@@ -46,9 +46,18 @@ function volumeDetails(view: ResourceView): string {
     ['Data locality', spec.dataLocality],
     ['Node', status.currentNodeID ?? ''],
     ...standbyDetails(spec, status),
+    ['Data check', dataCheckLine(status)],
     ['Created', view.metadata.creationTimestamp ?? ''],
     ['Actions', Object.keys(view.actions).join(', ')],
   ]);
+}
+
+/** The last snapshot data check (status.dataIntegrity): when, result, message; and the next one. */
+function dataCheckLine(status: VolumeStatus): string {
+  const check = status.dataIntegrity;
+  if (check === undefined) return '';
+  const last = check.lastCheckAt === undefined ? 'none yet' : `${check.lastCheckResult ?? '?'} at ${check.lastCheckAt} (${check.lastCheckMode ?? '?'}, ${check.lastCheckTrigger ?? '?'}): ${check.message ?? ''}`;
+  return check.nextCheckAt === undefined ? last : `${last}; next ${check.nextCheckAt}`;
 }
 
 /** A DR volume's lines: what it holds, what the target has, the lag and the last restore. */

@@ -1,5 +1,5 @@
 // The manager's client of an engine's control API (src/engine/control-server.ts): the snapshot
-// tree, snapshot create / mark removed / purge / revert, and expansion. The control folder may not
+// tree, snapshot create / mark removed / purge / revert, expansion and the scrub. The control folder may not
 // import the engine's code, so the shapes it relies on are declared here and every answer is
 // checked before use: an engine is another process, and what it sends is input.
 import { ShorthornError, toError } from '../../lib/errors.ts';
@@ -56,6 +56,39 @@ const quickTimeoutMs = 10_000;
 /** Purge and revert touch every replica's files; expansion too. They may take a while. */
 const slowTimeoutMs = 10 * 60_000;
 
+/** A data check reads every sealed layer of every rw replica: hours for a large volume. */
+const scrubTimeoutMs = 6 * 60 * 60_000;
+
+export interface EngineScrubRequest {
+  /** Fail the replicas that disagree with a majority (the engine never marks without one). */
+  readonly markErr: boolean;
+  /** Also read each replica's data against its own stored checksums (false: compare stored sums only). */
+  readonly verifyData: boolean;
+  /** Pace of the data reads, all replicas together; 0 or absent: unpaced. */
+  readonly bandwidthBytesPerSecond?: number;
+}
+
+/** The engine's scrub report (src/engine/volume-chain.ts ScrubReport), as the manager uses it. */
+export interface EngineScrubReport {
+  /** Addresses of the rw replicas compared. */
+  readonly replicas: readonly string[];
+  readonly layersChecked: number;
+  readonly chunksChecked: number;
+  /** How many chunks disagree; the list itself is cut to scrubListMax entries. */
+  readonly mismatchCount: number;
+  readonly mismatches: readonly { readonly layer: string; readonly offsetBytes: number; readonly replicas: readonly string[]; readonly majority: boolean }[];
+  readonly disagreeing: readonly string[];
+  readonly markedErr: readonly string[];
+  readonly comparable: boolean;
+  readonly corruptCount: number;
+  readonly corrupt: readonly { readonly layer: string; readonly offsetBytes: number; readonly replica: string; readonly healthyElsewhere: boolean }[];
+  readonly bytesVerified: number;
+  readonly storedChecksumErrors: readonly { readonly layer: string; readonly replica: string; readonly message: string }[];
+}
+
+/** Entries kept of each of a scrub report's lists (a rotten disk may yield one per chunk). */
+export const scrubListMax = 1000;
+
 /** One kind of I/O since the engine started: what /v1/status reports per read, write and flush. */
 export interface EngineIoCounter {
   readonly count: number;
@@ -105,6 +138,15 @@ export class EngineControlClient {
 
   async expand(sizeBytes: number): Promise<void> {
     await this.call('POST', '/v1/expand', { sizeBytes }, slowTimeoutMs);
+  }
+
+  /**
+   * Compare the sealed layers' checksums across the rw replicas and, with verifyData, each
+   * replica's data with its own stored sums (POST /v1/scrub); the answer is checked. A full check
+   * reads every layer of every replica, so the default wait is long (scrubTimeoutMs).
+   */
+  async scrub(request: EngineScrubRequest, timeoutMs = scrubTimeoutMs): Promise<EngineScrubReport> {
+    return parseScrubReport(await this.call('POST', '/v1/scrub', request, timeoutMs));
   }
 
   /**
@@ -238,4 +280,74 @@ export function parseIoCounters(value: unknown): EngineIoCounters {
     return { count: field('count'), bytes: field('bytes'), errors: field('errors'), latencyMsTotal: field('latencyMsTotal') };
   };
   return { read: counter('read'), write: counter('write'), flush: counter('flush') };
+}
+
+function scrubBad(why: string): never {
+  throw new EngineControlError('bad_answer', `engine scrub report: ${why}`);
+}
+
+function scrubText(value: unknown, where: string, max = 256): string {
+  if (typeof value !== 'string' || value.length > max) scrubBad(`${where} is not a string of at most ${max} characters`);
+  return value;
+}
+
+function scrubCount(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) scrubBad(`${where} is not a count`);
+  return value;
+}
+
+function scrubFlag(value: unknown, where: string): boolean {
+  if (typeof value !== 'boolean') scrubBad(`${where} is not a boolean`);
+  return value;
+}
+
+/** A list of the answer, each entry checked; only the first scrubListMax are kept (the count is returned). */
+function scrubList<T>(value: unknown, where: string, item: (entry: Record<string, unknown>, at: string) => T): { items: T[]; count: number } {
+  if (!Array.isArray(value)) scrubBad(`${where} is not a list`);
+  const items = value.slice(0, scrubListMax).map((entry: unknown, i) => {
+    if (!isRecord(entry)) scrubBad(`${where}[${i}] is not an object`);
+    return item(entry, `${where}[${i}]`);
+  });
+  return { items, count: value.length };
+}
+
+function addresses(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || value.length > 64) scrubBad(`${where} is not a list of at most 64 addresses`);
+  return value.map((a, i) => scrubText(a, `${where}[${i}]`));
+}
+
+/** Check an answer of POST /v1/scrub (exported for tests). */
+export function parseScrubReport(value: unknown): EngineScrubReport {
+  if (!isRecord(value)) scrubBad('not an object');
+  const mismatches = scrubList(value['mismatches'], 'mismatches', (m, at) => ({
+    layer: scrubText(m['layer'], `${at}.layer`),
+    offsetBytes: scrubCount(m['offsetBytes'], `${at}.offsetBytes`),
+    replicas: addresses(m['replicas'], `${at}.replicas`),
+    majority: scrubFlag(m['majority'], `${at}.majority`),
+  }));
+  const corrupt = scrubList(value['corrupt'] ?? [], 'corrupt', (c, at) => ({
+    layer: scrubText(c['layer'], `${at}.layer`),
+    offsetBytes: scrubCount(c['offsetBytes'], `${at}.offsetBytes`),
+    replica: scrubText(c['replica'], `${at}.replica`),
+    healthyElsewhere: scrubFlag(c['healthyElsewhere'], `${at}.healthyElsewhere`),
+  }));
+  const storedChecksumErrors = scrubList(value['storedChecksumErrors'] ?? [], 'storedChecksumErrors', (e, at) => ({
+    layer: scrubText(e['layer'], `${at}.layer`),
+    replica: scrubText(e['replica'], `${at}.replica`),
+    message: scrubText(e['message'], `${at}.message`, 4096),
+  }));
+  return {
+    replicas: addresses(value['replicas'], 'replicas'),
+    layersChecked: scrubCount(value['layersChecked'], 'layersChecked'),
+    chunksChecked: scrubCount(value['chunksChecked'], 'chunksChecked'),
+    mismatchCount: mismatches.count,
+    mismatches: mismatches.items,
+    disagreeing: addresses(value['disagreeing'], 'disagreeing'),
+    markedErr: addresses(value['markedErr'], 'markedErr'),
+    comparable: scrubFlag(value['comparable'], 'comparable'),
+    corruptCount: corrupt.count,
+    corrupt: corrupt.items,
+    bytesVerified: scrubCount(value['bytesVerified'] ?? 0, 'bytesVerified'),
+    storedChecksumErrors: storedChecksumErrors.items,
+  };
 }

@@ -3,7 +3,7 @@
 // and write-set generation (DESIGN §3.3).
 import { Type, type Static } from '@sinclair/typebox';
 import { blockSizeBytes, replicaCountMax, snapshotCountMax, urlLengthMax, volumeNameLengthMax, volumeSizeMaxBytes } from '../../lib/limits.ts';
-import { Bytes, Conditions, NameRef, OwnerID, StrictObject, StringEnum, Tags, Timestamp } from './common-schemas.ts';
+import { Bytes, Conditions, NameRef, OwnerID, StrictObject, StringEnum, Tags, Text, Timestamp } from './common-schemas.ts';
 import type { Resource } from './object-meta.ts';
 import type { ResourceProblem } from './resource-problem.ts';
 
@@ -119,8 +119,25 @@ export const VolumeStatusSchema = StrictObject({
   currentSize: Type.Optional(Bytes({ description: 'Size the volume\'s engine and replicas have now; reaches spec.size by expansion.' })),
   frontendDisabled: Type.Optional(Type.Boolean()),
   remountRequestedAt: Type.Optional(Timestamp()),
+  dataIntegrity: Type.Optional(
+    StrictObject({
+      lastScheduledAt: Type.Optional(Timestamp({ description: 'Cron slot of snapshot-data-integrity-cronjob the last scheduled check covered; a slot is checked once.' })),
+      lastRequest: Type.Optional(Type.String({ maxLength: 64, description: 'The snapshotCheck request (annotation value) last acted on.' })),
+      nextCheckAt: Type.Optional(Timestamp({ description: 'When the next scheduled check is due.' })),
+      lastCheckAt: Type.Optional(Timestamp({ description: 'When the last check finished.' })),
+      lastCheckTrigger: Type.Optional(StringEnum(['schedule', 'request'] as const)),
+      lastCheckMode: Type.Optional(StringEnum(['enabled', 'fast-check'] as const, { description: 'enabled: data read against the stored checksums too; fast-check: stored checksums compared across replicas.' })),
+      lastCheckResult: Type.Optional(StringEnum(['clean', 'mismatch', 'failed'] as const)),
+      mismatchedReplicas: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 2 * replicaCountMax, description: 'Replicas whose checksums or data disagree (by replica name; the address when unknown).' })),
+      markedFailed: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 2 * replicaCountMax, description: 'Replicas the check failed (a majority disagreed with them); the volume controller rebuilds them.' })),
+      bytesVerified: Type.Optional(Bytes({ description: 'Layer data read by the last check (0 in fast-check).' })),
+      chunksChecked: Type.Optional(Type.Integer({ minimum: 0 })),
+      message: Type.Optional(Text()),
+    }, { description: 'The periodic (and requested) snapshot data-integrity check (docs/manager.md).' }),
+  ),
 });
 export type VolumeStatus = Static<typeof VolumeStatusSchema>;
+export type VolumeDataIntegrityStatus = NonNullable<VolumeStatus['dataIntegrity']>;
 
 export type Volume = Resource<VolumeSpec, VolumeStatus>;
 
