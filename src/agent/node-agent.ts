@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../lib/clock.ts';
 import { ShorthornError, toError } from '../lib/errors.ts';
@@ -37,6 +37,7 @@ import {
   type InstanceKind,
   type KnownProcess,
 } from './instance-plan.ts';
+import { holdsListener } from './listen-owner.ts';
 import { ReplicaRecordReader } from './replica-record.ts';
 import { isSameProcess, loadProcessTable, readProc, saveProcessTable, type ProcessEntry } from './process-table.ts';
 import { rebuildRetryDelayMs } from './rebuild-retry.ts';
@@ -402,19 +403,10 @@ export class NodeAgent {
     this.options.log(`${t.entry.kind} ${t.entry.name} ${why}; failure ${t.failures}, restart allowed in ${delayMs} ms`);
   }
 
+  /** Ready: the process itself listens on its port (not whoever else took it: listen-owner.ts); an engine also answers. */
   private async probe(t: Tracked): Promise<boolean> {
-    if (t.entry.kind === 'engine') return (await this.engineStatus(t.entry.port)) !== undefined;
-    return new Promise((resolveProbe) => {
-      const socket = connect({ host: this.address, port: t.entry.port });
-      socket.setTimeout(1000);
-      const done = (ok: boolean): void => {
-        socket.destroy();
-        resolveProbe(ok);
-      };
-      socket.once('connect', () => done(true));
-      socket.once('error', () => done(false));
-      socket.once('timeout', () => done(false));
-    });
+    if (t.entry.pid === undefined || !(await holdsListener(t.entry.pid, t.entry.port))) return false;
+    return t.entry.kind === 'replica' || (await this.engineStatus(t.entry.port)) !== undefined;
   }
 
   private async execute(action: InstanceAction, desired: readonly DesiredInstance[], nowMs: number): Promise<void> {
