@@ -215,3 +215,26 @@ test('refuseNew resets new connections and keeps the open ones', () =>
     assert.equal((await readBytes(open, 4)).toString(), 'kept');
     open.destroy();
   }));
+
+test('delay with jitter keeps the byte order of a stream of many small chunks (later chunks with shorter delays wait)', () =>
+  withProxy(10, async (proxy) => {
+    // Each chunk draws its own delay; a chunk that draws less than the one before it still waits
+    // for it. Timers set for the same moment from different starting points do not fire in the
+    // order they were set (Node truncates each one's duration to whole ms from its own start), so
+    // the proxy must not rely on them for order: a frame split over two chunks arrives scrambled.
+    proxy.delay(30, 25);
+    const socket = await dial(proxy.port);
+    const chunks = 400;
+    const chunkBytes = 700;
+    const sent = Buffer.concat(Array.from({ length: chunks }, (_, i) => payload(chunkBytes, i)));
+    const echoed = readBytes(socket, sent.length);
+    for (let i = 0; i < chunks; i++) {
+      socket.write(sent.subarray(i * chunkBytes, (i + 1) * chunkBytes));
+      // Separate turns of the loop, so the chunks reach the proxy as separate reads.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const got = await echoed;
+    const firstDifference = got.findIndex((byte, i) => byte !== sent[i]);
+    assert.equal(firstDifference, -1, `echoed stream differs from the sent one at byte ${firstDifference} of ${sent.length}`);
+    socket.destroy();
+  }));
