@@ -46,6 +46,12 @@ export class ScenarioCluster {
   engine: Daemon | null = null;
   controlUrl = '';
   readonly log: string[] = [];
+  /**
+   * Every daemon this cluster started, in order, stopped or killed ones included: the evidence of
+   * a failed run is written after the final checks have stopped them all (and a replaced
+   * engine or a restarted replica may be the one that saw the fault).
+   */
+  private readonly started: { readonly label: string; readonly daemon: Daemon; readonly tailChars: number }[] = [];
   /** The engines' --minimum-write-replicas unless startEngine says otherwise. */
   readonly minimumWriteReplicas: number;
   private stopped = false;
@@ -111,6 +117,7 @@ export class ScenarioCluster {
       env[faultInjectionEnvVar] = '1';
     }
     replica.daemon = await startDaemon({ args, readyPattern: /listening on (\S+)/, env, timeoutMs: 60_000 });
+    this.started.push({ label: `replica ${replica.index} (pid ${replica.daemon.pid})`, daemon: replica.daemon, tailChars: 3000 });
     this.note(`replica ${replica.index} (${replica.address}) started${faults === undefined ? '' : ` with faults ${JSON.stringify(faults)}`}, pid ${replica.daemon.pid}`);
   }
 
@@ -127,6 +134,7 @@ export class ScenarioCluster {
     const w = options.minimumWriteReplicas ?? this.minimumWriteReplicas;
     if (w !== 1) args.push('--minimum-write-replicas', String(w));
     this.engine = await startDaemon({ args, readyPattern: /control on (\S+)/, env: { UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize), ...options.env }, timeoutMs: 60_000 });
+    this.started.push({ label: `engine (pid ${this.engine.pid})`, daemon: this.engine, tailChars: 6000 });
     this.controlUrl = `http://${this.engine.ready[1] ?? ''}`;
     this.note(`engine started${options.salvage === true ? ' (salvage)' : ''}, pid ${this.engine.pid}`);
   }
@@ -228,8 +236,7 @@ export class ScenarioCluster {
   /** Every process's output and the scenario log, for failure reports. */
   describe(): string {
     const parts = [`scenario log:\n${this.log.join('\n')}`];
-    if (this.engine !== null) parts.push(`engine output (tail):\n${this.engine.output().slice(-6000)}`);
-    for (const r of this.replicas) if (r.daemon !== null) parts.push(`replica ${r.index} output (tail):\n${r.daemon.output().slice(-3000)}`);
+    for (const { label, daemon, tailChars } of this.started) parts.push(`${label} output (tail):\n${daemon.output().slice(-tailChars)}`);
     return parts.join('\n\n');
   }
 }
