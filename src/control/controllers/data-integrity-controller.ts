@@ -17,7 +17,7 @@ import type { Volume, VolumeDataIntegrityStatus } from '../resources/volume.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Timers } from '../runtime/timers.ts';
 import { isStoreError, type ResourceStore } from '../store/resource-store.ts';
-import { decideIntegrity, recordCheck, type CheckOutcome, type CheckPlan } from './data-integrity-reconcile.ts';
+import { decideIntegrity, recordCheck, type CheckOutcome, type CheckPlan, type IntegrityDecision } from './data-integrity-reconcile.ts';
 import { EngineControlClient, EngineControlError, type EngineScrubReport, type EngineScrubRequest } from './engine-control-client.ts';
 
 export interface DataIntegrityControllerOptions {
@@ -131,7 +131,7 @@ export class DataIntegrityController {
         continue;
       }
       try {
-        const atMs = await this.evaluate(name);
+        const atMs = await this.evaluate(cached);
         if (atMs !== undefined) wakeMs = Math.min(wakeMs, atMs);
       } catch (error) {
         if (error instanceof AssertionError) throw error;
@@ -143,9 +143,24 @@ export class DataIntegrityController {
     this.cancelTimer = timers.after(Math.max(0, wakeMs - clock.nowMs()), () => this.kick());
   }
 
-  /** Decide about one volume, from the stored Volume (the cache may not show the slot just recorded). */
-  private async evaluate(name: string): Promise<number | undefined> {
-    const { clock, managerId } = this.options;
+  /**
+   * Decide about one volume: first on the cached copy (cheap: most looks find nothing to do), then,
+   * before acting, again on the stored Volume, because the cache may not show yet the slot this
+   * process has just recorded, and acting on it would check a slot twice.
+   */
+  private async evaluate(cached: Volume): Promise<number | undefined> {
+    const name = cached.metadata.name;
+    const first = this.decide(cached);
+    if (first.kind === 'idle' && first.status === undefined) {
+      this.note(name, first.note);
+      return undefined;
+    }
+    if (first.kind === 'wait' && first.status === undefined) {
+      this.note(name, first.note);
+      return first.atMs;
+    }
+    // One check at a time: the one running kicks another look when it is done.
+    if (first.kind === 'check' && this.running !== undefined) return undefined;
     let volume: Volume;
     try {
       volume = (await this.options.store.get('Volume', name)) as Volume;
@@ -154,17 +169,7 @@ export class DataIntegrityController {
       throw error;
     }
     const engine = this.engines.get(`${name}-e-0`) as Engine | undefined;
-    const started = this.scheduledStarts.get(name);
-    const lastSlot = volume.status?.dataIntegrity?.lastScheduledAt;
-    const decision = decideIntegrity({
-      volume,
-      engine,
-      managerId,
-      settingMode: this.setting('snapshot-data-integrity') ?? defaultSettings.mode,
-      cron: this.setting('snapshot-data-integrity-cronjob') ?? defaultSettings.cron,
-      nowMs: clock.nowMs(),
-      ...(started !== undefined && started.slot === lastSlot ? { realSinceLastCheckMs: clock.monotonicMs() - started.monotonicMs } : {}),
-    });
+    const decision = this.decide(volume);
     if (decision.kind !== 'check') {
       this.note(name, decision.note);
       if (decision.status !== undefined) {
@@ -173,9 +178,25 @@ export class DataIntegrityController {
       }
       return decision.kind === 'wait' ? decision.atMs : undefined;
     }
-    if (this.running !== undefined) return undefined; // one check at a time: the one running kicks again when done
+    if (this.running !== undefined) return undefined;
     this.launch(name, decision.plan, engine);
     return undefined;
+  }
+
+  private decide(volume: Volume): IntegrityDecision {
+    const { clock, managerId } = this.options;
+    const name = volume.metadata.name;
+    const started = this.scheduledStarts.get(name);
+    const lastSlot = volume.status?.dataIntegrity?.lastScheduledAt;
+    return decideIntegrity({
+      volume,
+      engine: this.engines.get(`${name}-e-0`) as Engine | undefined,
+      managerId,
+      settingMode: this.setting('snapshot-data-integrity') ?? defaultSettings.mode,
+      cron: this.setting('snapshot-data-integrity-cronjob') ?? defaultSettings.cron,
+      nowMs: clock.nowMs(),
+      ...(started !== undefined && started.slot === lastSlot ? { realSinceLastCheckMs: clock.monotonicMs() - started.monotonicMs } : {}),
+    });
   }
 
   private note(name: string, note: string | undefined): void {
