@@ -36,7 +36,8 @@ function volume(options: { mode?: SnapshotDataIntegrityMode; integrity?: VolumeD
   };
 }
 
-function engine(rw = 3): Engine {
+/** The volume's engine with `rw` replicas in RW mode and `others` (WO, ERR) after them. */
+function engine(rw = 3, others: readonly ('WO' | 'ERR')[] = []): Engine {
   const base = resourceExamples.Engine;
   return {
     ...base,
@@ -44,7 +45,7 @@ function engine(rw = 3): Engine {
     spec: { ...base.spec, volumeName: 'v', replicaAddressMap: Object.fromEntries(replicaNames.map((n) => [n, addressOf(n)])) },
     status: {
       currentState: 'running', ip: '127.0.0.1', port: 9000,
-      replicaModeMap: Object.fromEntries(replicaNames.map((n, i) => [n, i < rw ? 'RW' : 'ERR'])),
+      replicaModeMap: Object.fromEntries(replicaNames.slice(0, rw + others.length).map((n, i) => [n, i < rw ? 'RW' : others[i - rw]!])),
     },
   };
 }
@@ -139,6 +140,21 @@ test('markErr only with 3 or more rw replicas', () => {
   assert.equal(planOf(decide({ nowMs, engine: engine(3) })).markErr, true);
   assert.equal(planOf(decide({ nowMs, engine: engine(2) })).markErr, false);
   assert.equal(planOf(decide({ nowMs, engine: engine(1) })).markErr, false);
+});
+
+test('a due scheduled check waits while a replica is not RW or the volume is degraded; a request does not', () => {
+  const nowMs = at('2026-11-02T00:00:05Z');
+  const rebuilding = decide({ nowMs, engine: engine(2, ['WO']) });
+  assert.equal(rebuilding.kind, 'idle');
+  assert.match((rebuilding as { note?: string }).note ?? '', /waits while v-r-3 is WO/);
+  assert.match((decide({ nowMs, engine: engine(2, ['ERR']) }) as { note?: string }).note ?? '', /waits while v-r-3 is ERR/);
+  const degraded = volume();
+  const notHealthy = { ...degraded, status: { ...degraded.status, robustness: 'degraded' as const } };
+  assert.match((decide({ nowMs, volume: notHealthy }) as { note?: string }).note ?? '', /waits while the volume is degraded/);
+  const request = '2026-11-02T00:00:01.000Z';
+  const asked = volume({ request });
+  const plan = planOf(decide({ nowMs, engine: engine(2, ['WO']), volume: { ...asked, status: { ...asked.status, robustness: 'degraded' } } }));
+  assert.deepEqual([plan.trigger, plan.markErr, plan.rwReplicas], ['request', false, 2]);
 });
 
 test('only the owning manager acts, and only with a running engine', () => {

@@ -13,7 +13,8 @@
 //   slot again, slots missed while the manager was down or the volume detached fold into one
 //   check, and a wall clock stepped back does not repeat a slot.
 // - Only while the volume is attached with its engine running: a detached volume's due check runs
-//   when it is attached again.
+//   when it is attached again. And a scheduled check waits while the volume is not healthy (a
+//   replica not RW): the engine refuses rebuilds while it scrubs, and healing comes first.
 // markErr only with 3 or more rw replicas: with 2 a disagreement has no majority to say which copy
 // is right (the engine would mark nothing anyway, but the report should say why); with 1 there is
 // nothing to compare. Corruption is reported, never "repaired" by guessing.
@@ -124,6 +125,10 @@ export function decideIntegrity(input: IntegrityInput): IntegrityDecision {
     case 'run': {
       // Due, but the engine is not running: check when it is (the volume's events bring us back).
       if (address === undefined) return { kind: 'idle', note: `volume ${name}: a scheduled data check is due; it runs when the volume is attached` };
+      // While the engine scrubs, its chain is busy and it refuses rebuilds: a degraded volume is
+      // healed first (Longhorn too hashes only when every replica is RW and none rebuilds).
+      const unhealthy = unhealthyReason(volume, engine);
+      if (unhealthy !== undefined) return { kind: 'idle', note: `volume ${name}: a scheduled data check is due; it waits while ${unhealthy}` };
       return {
         kind: 'check',
         plan: {
@@ -137,6 +142,15 @@ export function decideIntegrity(input: IntegrityInput): IntegrityDecision {
       throw new Error(`unknown schedule decision ${JSON.stringify(unknown)}`);
     }
   }
+}
+
+/** Why the volume is not whole (some replica not RW, or degraded), or undefined. */
+function unhealthyReason(volume: Volume, engine: Engine | undefined): string | undefined {
+  const modes = Object.entries(engine?.status?.replicaModeMap ?? {});
+  const notRw = modes.filter(([, mode]) => mode !== 'RW').map(([replica, mode]) => `${replica} is ${mode}`);
+  if (notRw.length > 0) return notRw.join(', ');
+  if (volume.status?.robustness !== 'healthy') return `the volume is ${volume.status?.robustness ?? 'of unknown robustness'}`;
+  return undefined;
 }
 
 function withoutNext(status: VolumeDataIntegrityStatus): VolumeDataIntegrityStatus {
