@@ -25,6 +25,7 @@ import { SeededRandom } from '../../src/lib/random.ts';
 import { run, shorthornBin, startDaemon, stopAll, waitFor, withTempDir, type Daemon } from '../harness/daemon.ts';
 import { freePort } from '../harness/free-port.ts';
 import { isAlive } from '../harness/local-cluster.ts';
+import { portBlock } from '../harness/port-block.ts';
 
 after(stopAll);
 
@@ -169,7 +170,9 @@ test(`DR volume follows backups incrementally, survives manager and engine kills
     const random = new SeededRandom(seed);
     process.env['SHORTHORN_RUN_DIR'] = join(dir, 'run');
     const target = join(dir, 'backups');
-    const firstPort = 20000 + (process.pid % 100) * 50;
+    // Ports from a block this test process holds (test/harness/port-block.ts), so files running
+    // at the same time never share one.
+    const firstPort = (await portBlock()).first;
     let a: Cluster | undefined;
     let b: Cluster | undefined;
     let last = Date.now();

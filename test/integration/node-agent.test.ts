@@ -18,6 +18,7 @@ import type { Replica } from '../../src/control/resources/replica.ts';
 import { validateResource } from '../../src/control/resources/validate-resource.ts';
 import { SqliteStore } from '../../src/control/store/sqlite-store.ts';
 import { startDaemon, stopAll, waitFor, withTempDir, type Daemon } from '../harness/daemon.ts';
+import { portBlock } from '../harness/port-block.ts';
 
 after(stopAll);
 
@@ -81,9 +82,9 @@ test('node agent: runs, restarts, adopts and cleans up replica processes; report
     const dataDir = join(dir, 'agent');
     const diskPath = join(dir, 'disk1');
     const store = new SqliteStore({ dataDir: storeDir, pollIntervalMs: 10 });
-    // Ports from a range private to this run, so parallel test files do not collide.
-    // Below Linux's ephemeral range (32768+), where outgoing connections take their ports.
-    const firstPort = 20000 + (process.pid % 100) * 50;
+    // Ports from a block this test process holds (test/harness/port-block.ts), so files running
+    // at the same time never share one; below Linux's ephemeral range (32768+).
+    const firstPort = (await portBlock()).first;
     const agentArgs = [
       'node', '--name', nodeName, '--data', dataDir, '--store', `embedded:${storeDir}`,
       '--disk', `${diskPath}:ssd`, '--port-range', `${firstPort}-${firstPort + 49}`,
