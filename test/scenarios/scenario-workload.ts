@@ -23,6 +23,12 @@ export interface WorkloadMix {
   readonly unaligned: number;
   /** Of unaligned writes: at most this many sectors (1 KiB = 2). */
   readonly unalignedSectorsMax: number;
+  /**
+   * Of whole-block writes: the fraction that are large, 32–64 blocks (128–256 KiB, as file
+   * systems send): a replica frame longer than one 64 KiB socket read, so it crosses the fault
+   * proxy in several chunks. Default none (and no extra random draw: other mixes keep their seeds).
+   */
+  readonly largeWrites?: number;
 }
 
 export const defaultMix: WorkloadMix = { write: 0.45, zero: 0.03, trim: 0.05, flush: 0.1, unaligned: 0.4, unalignedSectorsMax: 24 };
@@ -163,6 +169,14 @@ export class ScenarioWorkload {
     return [first, Math.min(this.sectors - first, 1 + this.random.int(this.mix.unalignedSectorsMax))];
   }
 
+  /** Whole blocks, 32–64 long (fewer on a volume smaller than that). */
+  private pickLargeRange(): [number, number] {
+    const blocks = this.sectors / sectorsPerBlock;
+    const length = Math.min(blocks, 32 + this.random.int(33));
+    const first = this.random.int(blocks - length + 1);
+    return [first * sectorsPerBlock, length * sectorsPerBlock];
+  }
+
   private async settle(entry: HistoryEntry, promise: Promise<unknown>): Promise<'ok' | 'error' | 'unknown'> {
     const started = performance.now();
     let outcome: 'ok' | 'error' | 'unknown';
@@ -206,7 +220,9 @@ export class ScenarioWorkload {
 
   private async write(client: NbdWorkloadClient, thread: number): Promise<void> {
     const unaligned = this.random.next() < this.mix.unaligned;
-    const [first, count] = this.pickRange(unaligned);
+    const largeWrites = this.mix.largeWrites ?? 0;
+    const large = !unaligned && largeWrites > 0 && this.random.next() < largeWrites;
+    const [first, count] = large ? this.pickLargeRange() : this.pickRange(unaligned);
     if (!this.model.isFree(first, count)) return this.read(client, thread, [first, count]);
     const seq = this.model.newSeq();
     const data = new Uint8Array(count * sectorBytes);
