@@ -114,6 +114,9 @@ export class ShorthornClient {
   purgeSnapshots(volume: string): Promise<ResourceView> {
     return this.volumeAction(volume, 'snapshotPurge');
   }
+  checkSnapshots(volume: string): Promise<ResourceView> {
+    return this.volumeAction(volume, 'snapshotCheck');
+  }
   listReplicas(volume?: string): Promise<CollectionView> {
     return this.request('GET', `/v1/replicas${volume === undefined ? '' : `?volume=${encodeURIComponent(volume)}`}`);
   }

@@ -1,4 +1,4 @@
-// `shorthorn snapshot create|list|delete|revert|purge`: a volume's snapshots through the API.
+// `shorthorn snapshot create|list|delete|revert|purge|check`: a volume's snapshots through the API.
 import type { Command } from 'commander';
 import { formatSize } from '../api/size-text.ts';
 import type { ShorthornClient } from '../api/client.ts';
@@ -48,6 +48,25 @@ async function waitReverted(client: ShorthornClient, volume: string, name: strin
     },
     `is the manager running? \`shorthorn volume get ${volume}\``,
   );
+}
+
+/** The volume annotation the API sets for a data check (data-integrity-reconcile.ts). */
+const checkAnnotation = 'shorthorn.io/snapshot-check-requested-at';
+
+/** Wait for the manager to record the check asked for at `request`; a mismatch or failure is exit code 4. */
+async function waitChecked(client: ShorthornClient, volume: string, request: string, timeoutMs: number): Promise<ResourceView> {
+  const view = await pollUntil(
+    `data check of volume ${volume}`,
+    timeoutMs,
+    async () => {
+      const current = await client.getVolume(volume);
+      return ((current.status ?? {}) as VolumeStatus).dataIntegrity?.lastRequest === request ? current : undefined;
+    },
+    `is the manager running and the volume attached? \`shorthorn volume get ${volume}\``,
+  );
+  const check = ((view.status ?? {}) as VolumeStatus).dataIntegrity;
+  if (check?.lastCheckResult !== 'clean') throw new SnapshotFailedError(`volume ${volume}: data check ${check?.lastCheckResult ?? '?'}: ${check?.message ?? ''}`);
+  return view;
 }
 
 function labels(pairs: readonly string[]): Record<string, string> {
@@ -128,6 +147,24 @@ export function registerSnapshotCommands(program: Command): void {
           return;
         }
         out.print(view, () => `volume ${volume}: revert to ${name} requested\n`);
+      }),
+    );
+
+  withClientOptions(snapshot.command('check <volume>').description("check an attached volume's snapshot data now: every replica's data against its checksums, and the replicas against each other"))
+    .option('--wait', 'wait for the outcome (exit code 4 when the check finds a mismatch or fails)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit code 6)', '600')
+    .action(async (volume: string, options: WaitOptions) =>
+      runClientCommand(options, async (client, out) => {
+        const timeoutMs = seconds(options.timeout, '--timeout') * 1000;
+        const view = await client.checkSnapshots(volume);
+        const request = view.metadata.annotations?.[checkAnnotation];
+        if (options.wait === true && request !== undefined) {
+          const checked = await waitChecked(client, volume, request, timeoutMs);
+          const status = ((checked.status ?? {}) as VolumeStatus).dataIntegrity;
+          out.print(checked, () => `volume ${volume}: data check ${status?.message ?? 'clean'}\n`);
+          return;
+        }
+        out.print(view, () => `volume ${volume}: data check requested (\`shorthorn volume get ${volume}\` shows the outcome)\n`);
       }),
     );
 

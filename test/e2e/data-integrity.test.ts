@@ -4,7 +4,8 @@
 // (status.dataIntegrity). Then one byte of one replica's sealed layer is flipped on disk behind its
 // back (bit rot its stored checksums do not show); the next snapshotCheck reports the mismatch
 // by replica name, the engine fails that replica (3 rw replicas: a majority), the manager rebuilds
-// it, the volume is healthy again with the data intact, and a third check is clean. The cron path
+// it, the volume is healthy again with the data intact, and a third check, through the CLI
+// (`shorthorn snapshot check --wait`), is clean. The cron path
 // is covered by src/control/controllers/data-integrity-controller.test.ts (the setting takes
 // five-field cron only, a minute at the least: too slow for this test).
 import { after, test } from 'node:test';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
 import type { Replica } from '../../src/control/resources/replica.ts';
 import type { Volume, VolumeDataIntegrityStatus } from '../../src/control/resources/volume.ts';
-import { run, startDaemon, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
+import { run, shorthornBin, startDaemon, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
 import { startLocalCluster, type LocalCluster } from '../harness/local-cluster.ts';
 
 after(stopAll);
@@ -132,9 +133,13 @@ test('snapshotCheck finds a flipped byte in one replica, which is failed and reb
       }, 90_000);
       const { stdout } = await run('qemu-io', ['-f', 'raw', '-c', `read -P ${pattern} 4M 8M`, uri]);
       assert.doesNotMatch(stdout, /Pattern verification failed/);
-      const third = await check('the check after the rebuild recorded');
-      assert.equal(third.lastCheckResult, 'clean', JSON.stringify(third));
+      // The third through the CLI: `snapshot check --wait` prints the outcome, exit 0 when clean.
+      const cli = await run(process.execPath, [shorthornBin, 'snapshot', 'check', volumeName, '--wait', '--timeout', '60', '--api', url, '--token-file', join(storeDir, 'api-token')]);
+      assert.match(cli.stdout, new RegExp(`^volume ${volumeName}: data check clean: \\d+ layer\\(s\\), \\d+ chunk\\(s\\) on 3 rw replica\\(s\\)`), cli.stdout);
+      const third = (await getVolume()).status?.dataIntegrity;
+      assert.equal(third?.lastCheckResult, 'clean', JSON.stringify(third));
       assert.deepEqual(third.markedFailed, []);
+      assert.ok(third.lastRequest !== second.lastRequest);
     } catch (error) {
       if (cluster !== undefined) process.stderr.write(cluster.dump());
       throw error;
