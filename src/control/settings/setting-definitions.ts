@@ -361,7 +361,7 @@ export const settingDefinitions = {
     category: 'Snapshot',
     default: 'fast-check',
     options: ['disabled', 'enabled', 'fast-check'],
-    description: 'Checksum sealed snapshots and compare replicas: enabled re-hashes every time, fast-check only changed files.',
+    description: 'The periodic snapshot data check (snapshot-data-integrity-cronjob): fast-check compares the replicas\' stored snapshot checksums, enabled also re-reads the data against them, disabled runs no check.',
   }),
   'snapshot-data-integrity-immediate-check-after-snapshot-creation': boolSetting({
     category: 'Snapshot',
