@@ -90,6 +90,29 @@ test('ReplicaClient times a request out, and keeps working after', async () => {
   }
 });
 
+test('ReplicaClient reads a reply that arrived while its process stalled before it times the request out', async () => {
+  // The peer runs in this process: it sends the reply, then stalls the whole process (as a long GC
+  // or a starved CPU would) past the client's deadline. The reply is waiting in the client's
+  // socket when the loop resumes; the deadline timer runs before sockets are read in an event-loop
+  // turn, so a sweep straight from the timer failed a replica that had answered in time.
+  const stallMs = 300;
+  const { server, address } = await peer((socket, envelope) => {
+    socket.write(encodeReplicaReply({ requestId: envelope.requestId, volumeName: 'v', epoch: 0, result: { kind: 'ok', body: { op: 'ping' } } }), () => {
+      const until = performance.now() + stallMs;
+      while (performance.now() < until) {
+        // stall the event loop
+      }
+    });
+  });
+  const client = await connectReplica(address, { volumeName: 'v', timeoutMs: 100 });
+  try {
+    for (let i = 0; i < 3; i++) await client.ping();
+  } finally {
+    await client.close();
+    await stop(server);
+  }
+});
+
 test('ReplicaClient times out a queued request that was sent after an earlier one timed out', async () => {
   const { server, address } = await peer(() => {
     // Never answers.

@@ -286,7 +286,14 @@ export class ReplicaClient implements ReplicaLink {
   private armDeadlines(atMs: number): void {
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     this.deadlineTimerAtMs = atMs;
-    this.deadlineTimer = setTimeout(() => this.sweepDeadlines(), Math.max(0, Math.ceil(atMs - performance.now())));
+    // The sweep waits for setImmediate, after this turn's socket reads: when the process stalled
+    // (a long GC, a starved CPU) past a deadline, timers run before sockets are read, and replies
+    // that arrived in time would still be sitting unread while their requests were failed.
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      this.deadlineTimerAtMs = Infinity;
+      setImmediate(() => this.sweepDeadlines());
+    }, Math.max(0, Math.ceil(atMs - performance.now())));
     // Left armed when requests finish (re-arming per request is the cost this avoids), so it must
     // not keep the process alive on its own: the socket does while requests are out.
     this.deadlineTimer.unref();
@@ -300,8 +307,6 @@ export class ReplicaClient implements ReplicaLink {
 
   /** Time out every request past its deadline (sent or queued), then arm for the next deadline. */
   private sweepDeadlines(): void {
-    this.deadlineTimer = undefined;
-    this.deadlineTimerAtMs = Infinity;
     const nowMs = performance.now();
     const expired: Pending[] = [];
     for (const [id, p] of this.pending) {
@@ -322,7 +327,7 @@ export class ReplicaClient implements ReplicaLink {
     let nextMs = Infinity;
     for (const p of this.pending.values()) nextMs = Math.min(nextMs, p.deadlineMs);
     for (const q of this.queue) nextMs = Math.min(nextMs, q.pending.deadlineMs);
-    if (nextMs < Infinity) this.armDeadlines(nextMs);
+    if (nextMs < this.deadlineTimerAtMs) this.armDeadlines(nextMs);
     this.wakeIdle();
     for (const p of expired) p.reject(new ReplicaClientError('timeout', `Replica ${this.address}: ${p.op} got no reply in ${p.timeoutMs} ms`));
   }
