@@ -3,12 +3,22 @@ import assert from 'node:assert/strict';
 import { slowUpload } from '../lib/testing/slow-upload.ts';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '../lib/clock.ts';
-import { createControlServer } from './control-server.ts';
+import { createControlServer, type ControlServerOptions } from './control-server.ts';
 import { Engine } from './engine.ts';
 import { MemoryReplicaLink } from './testing/memory-replica-link.ts';
+import type { ChainInfo } from '../format/replica-chain.ts';
 
-async function withServer(run: (base: string, links: MemoryReplicaLink[]) => Promise<void>): Promise<void> {
-  const links = [new MemoryReplicaLink('r0', 1 << 20), new MemoryReplicaLink('r1', 1 << 20)];
+/** A memory replica whose chain shows the snapshots it took (MemoryReplicaLink's shows none), as the limits count them. */
+class SnapshotListingLink extends MemoryReplicaLink {
+  override async chain(): Promise<ChainInfo> {
+    const chain = await super.chain();
+    const snapshots = this.snapshots.map((name) => ({ name, parent: null, createdMs: 0, kind: 'user' as const, labels: {}, removed: false, sizeBytes: 4096, checksumState: 'none' as const }));
+    return { ...chain, snapshots };
+  }
+}
+
+async function withServer(run: (base: string, links: MemoryReplicaLink[]) => Promise<void>, extra: Partial<ControlServerOptions> = {}): Promise<void> {
+  const links = [new SnapshotListingLink('r0', 1 << 20), new SnapshotListingLink('r1', 1 << 20)];
   const engine = new Engine({
     volumeName: 'vol',
     sizeBytes: 1 << 20,
@@ -22,6 +32,7 @@ async function withServer(run: (base: string, links: MemoryReplicaLink[]) => Pro
     engine,
     connect: (address) => Promise.resolve(new MemoryReplicaLink(address, 1 << 20)),
     log: () => undefined,
+    ...extra,
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -93,5 +104,62 @@ test('control API answers hostile requests with 4xx and keeps serving', async ()
     const answer = await slowUpload(Number(new URL(base).port), 'POST /v1/snapshots HTTP/1.1\r\nhost: x\r\n', 4 << 20);
     assert.match(answer, /^HTTP\/1\.1 413 /);
     assert.equal((await call(base, 'GET', '/v1/status')).status, 200);
+  });
+});
+
+test('snapshot limits change live: status reports them, snapshots follow them, hostile bodies are refused', async () => {
+  await withServer(async (base, links) => {
+    const limitsOf = async (): Promise<unknown> => (await call(base, 'GET', '/v1/status')).json['snapshotLimits'];
+    assert.deepEqual(await limitsOf(), { maxCount: 2, maxSizeBytes: 0 }, 'the limits the server started with');
+    for (const name of ['s1', 's2']) assert.equal((await call(base, 'POST', '/v1/snapshots', JSON.stringify({ name }))).status, 200);
+    const refused = await call(base, 'POST', '/v1/snapshots', JSON.stringify({ name: 's3' }));
+    assert.equal(refused.status, 409);
+    assert.match(String(refused.json['message']), /Cannot take snapshot s3: the volume holds 2 snapshots and snapshotMaxCount is 2/);
+
+    const raised = await call(base, 'PUT', '/v1/snapshot-limits', JSON.stringify({ maxCount: 3, maxSizeBytes: 1 << 30 }));
+    assert.equal(raised.status, 200);
+    assert.deepEqual(raised.json['snapshotLimits'], { maxCount: 3, maxSizeBytes: 1 << 30 });
+    assert.equal(raised.json['volumeName'], 'vol', 'the answer is the whole status');
+    assert.equal((await call(base, 'POST', '/v1/snapshots', JSON.stringify({ name: 's3' }))).status, 200);
+    assert.deepEqual(links[0]!.snapshots, ['s1', 's2', 's3']);
+    // Below what the volume holds: accepted, and every new snapshot is refused until some go.
+    assert.equal((await call(base, 'PUT', '/v1/snapshot-limits', JSON.stringify({ maxCount: 2, maxSizeBytes: 0 }))).status, 200);
+    assert.equal((await call(base, 'POST', '/v1/snapshots', JSON.stringify({ name: 's4' }))).status, 409);
+    assert.equal((await call(base, 'PUT', '/v1/snapshot-limits', JSON.stringify({ maxCount: 0, maxSizeBytes: 0 }))).status, 200);
+    assert.equal((await call(base, 'POST', '/v1/snapshots', JSON.stringify({ name: 's4' }))).status, 200, '0: no limit');
+
+    const hostile: [string, number][] = [
+      ['', 400],
+      ['{not json', 400],
+      ['[]', 400],
+      ['null', 400],
+      ['{}', 400],
+      [JSON.stringify({ maxCount: 3 }), 400],
+      [JSON.stringify({ maxSizeBytes: 0 }), 400],
+      [JSON.stringify({ maxCount: '3', maxSizeBytes: 0 }), 400],
+      [JSON.stringify({ maxCount: -1, maxSizeBytes: 0 }), 400],
+      [JSON.stringify({ maxCount: 2.5, maxSizeBytes: 0 }), 400],
+      [JSON.stringify({ maxCount: 1025, maxSizeBytes: 0 }), 400],
+      [JSON.stringify({ maxCount: 1e300, maxSizeBytes: 0 }), 400],
+      [JSON.stringify({ maxCount: 3, maxSizeBytes: 2 ** 53 }), 400],
+      [JSON.stringify({ maxCount: 3, maxSizeBytes: -4096 }), 400],
+      [JSON.stringify({ maxCount: 3, maxSizeBytes: null }), 400],
+      [JSON.stringify({ maxCount: 3, maxSizeBytes: 0, force: true }), 400],
+      ['{"maxCount":3,"maxSizeBytes":0,"__proto__":{"maxCount":0}}', 400],
+      [JSON.stringify({ maxCount: 3, maxSizeBytes: 0, pad: 'x'.repeat(70_000) }), 413],
+    ];
+    for (const [body, expected] of hostile) {
+      const { status, json } = await call(base, 'PUT', '/v1/snapshot-limits', body);
+      assert.equal(status, expected, body.slice(0, 60));
+      assert.equal(typeof json['message'], 'string');
+    }
+    assert.equal((await call(base, 'POST', '/v1/snapshot-limits', JSON.stringify({ maxCount: 3, maxSizeBytes: 0 }))).status, 404, 'only PUT');
+    assert.deepEqual(await limitsOf(), { maxCount: 0, maxSizeBytes: 0 }, 'no refused body changed the limits');
+  }, { snapshotLimits: { maxCount: 2, maxSizeBytes: 0 } });
+});
+
+test('an engine started without limits reports none in force', async () => {
+  await withServer(async (base) => {
+    assert.deepEqual((await call(base, 'GET', '/v1/status')).json['snapshotLimits'], { maxCount: 0, maxSizeBytes: 0 });
   });
 });

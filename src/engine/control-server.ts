@@ -1,7 +1,8 @@
 // The engine's control API, for the node agent and the manager: JSON over HTTP on a TCP port or a
 // unix socket. Small on purpose: status, replicas in and out, snapshots, expansion.
 //
-//   GET    /v1/status                      → EngineStatus
+//   GET    /v1/status                      → EngineStatus + snapshotLimits (the limits in force)
+//   PUT    /v1/snapshot-limits {maxCount, maxSizeBytes} → change the snapshot limits live (0: no limit)
 //   POST   /v1/replicas   {address}        → add a replica as wo
 //   DELETE /v1/replicas?address=ADDR       → take a replica out of the write set
 //   POST   /v1/snapshots  {name, kind?, labels?} → snapshot under the write barrier
@@ -32,7 +33,7 @@ import type { BackupJobs } from './backup-jobs.ts';
 import { parseBackupRequest, parseRestoreRequest } from './backup-requests.ts';
 import { isValidBackupStoreName } from '../format/backup/backup-names.ts';
 import { deleteSnapshot, listSnapshots, purgeSnapshots, revertVolume, scrubVolume } from './volume-chain.ts';
-import { checkSnapshotLimits, type SnapshotLimits } from './snapshot-limits.ts';
+import { checkSnapshotLimits, noSnapshotLimits, parseSnapshotLimits, type SnapshotLimits } from './snapshot-limits.ts';
 
 const bodySizeMaxBytes = 64 * 1024;
 
@@ -48,16 +49,25 @@ export interface ControlServerOptions {
   readonly clock?: Clock;
   /** Backup and restore jobs (backup-jobs.ts); without it those routes answer 404. */
   readonly backups?: BackupJobs;
-  /** Longhorn's snapshotMaxCount/snapshotMaxSize, checked on POST /v1/snapshots (snapshot-limits.ts). */
+  /**
+   * Longhorn's snapshotMaxCount/snapshotMaxSize at start (the engine's flags), checked on POST
+   * /v1/snapshots (snapshot-limits.ts); PUT /v1/snapshot-limits replaces them for this process's life.
+   */
   readonly snapshotLimits?: SnapshotLimits;
 }
 
 const snapshotNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 let rebuildCounter = 0;
 
+/** What the control API changes in a running engine (the limits are the server's, not the Engine's). */
+interface ControlState {
+  snapshotLimits: SnapshotLimits;
+}
+
 export function createControlServer(options: ControlServerOptions): Server {
+  const state: ControlState = { snapshotLimits: options.snapshotLimits ?? noSnapshotLimits };
   return createServer((request, response) => {
-    handle(options, request)
+    handle(options, state, request)
       .then((result) => reply(response, result instanceof Accepted ? 202 : 200, result instanceof Accepted ? result.body : result))
       .catch((error: unknown) => {
         const { status, code, message } = describeError(error);
@@ -68,13 +78,26 @@ export function createControlServer(options: ControlServerOptions): Server {
   });
 }
 
-async function handle(options: ControlServerOptions, request: IncomingMessage): Promise<unknown> {
+async function handle(options: ControlServerOptions, state: ControlState, request: IncomingMessage): Promise<unknown> {
   const { engine } = options;
   const url = new URL(request.url ?? '/', 'http://engine');
   const route = `${request.method ?? 'GET'} ${url.pathname}`;
+  // Every status answer says which snapshot limits are in force: the node agent compares them
+  // with the Engine resource and changes them with PUT /v1/snapshot-limits, never by a restart.
+  const status = (): unknown => ({ ...engine.status(), snapshotLimits: state.snapshotLimits });
   switch (route) {
     case 'GET /v1/status':
-      return engine.status();
+      return status();
+    case 'PUT /v1/snapshot-limits': {
+      const limits = parseSnapshotLimits(await readJson(request));
+      if ('problem' in limits) throw new ControlApiError('bad_request', limits.problem);
+      const before = state.snapshotLimits;
+      state.snapshotLimits = limits;
+      if (before.maxCount !== limits.maxCount || before.maxSizeBytes !== limits.maxSizeBytes) {
+        options.log(`snapshot limits now maxCount ${limits.maxCount}, maxSizeBytes ${limits.maxSizeBytes} (were ${before.maxCount}, ${before.maxSizeBytes}; 0: no limit)`);
+      }
+      return status();
+    }
     case 'POST /v1/replicas': {
       const address = stringField(await readJson(request), 'address', 256);
       const link = await options.connect(address);
@@ -84,13 +107,13 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
         await link.close();
         throw error;
       }
-      return engine.status();
+      return status();
     }
     case 'DELETE /v1/replicas': {
       const address = url.searchParams.get('address');
       if (address === null || address === '') throw new ControlApiError('bad_request', 'address query parameter is required');
       await engine.removeReplica(address);
-      return engine.status();
+      return status();
     }
     case 'POST /v1/snapshots': {
       const body = await readJson(request);
@@ -100,13 +123,13 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
       }
       const kind = body['kind'] ?? 'user';
       if (kind !== 'user' && kind !== 'system') throw new ControlApiError('bad_request', 'kind must be "user" or "system"');
-      const limits = options.snapshotLimits;
-      if (limits !== undefined && (limits.maxCount > 0 || limits.maxSizeBytes > 0)) {
+      const limits = state.snapshotLimits;
+      if (limits.maxCount > 0 || limits.maxSizeBytes > 0) {
         const source = engine.rwLinks()[0];
         if (source !== undefined) checkSnapshotLimits(await source.chain(), limits, name);
       }
       await engine.snapshot({ name, kind, labels: labelsField(body) });
-      return engine.status();
+      return status();
     }
     case 'POST /v1/expand': {
       const sizeBytes = (await readJson(request))['sizeBytes'];
@@ -114,7 +137,7 @@ async function handle(options: ControlServerOptions, request: IncomingMessage): 
         throw new ControlApiError('bad_request', 'sizeBytes must be an integer');
       }
       await engine.expand(sizeBytes);
-      return engine.status();
+      return status();
     }
     case 'GET /v1/snapshots':
       return listSnapshots(engine);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChainInfo, SnapshotInfo } from '../format/replica-chain.ts';
-import { checkSnapshotLimits, snapshotLimitRefusal } from './snapshot-limits.ts';
+import { checkSnapshotLimits, parseSnapshotLimits, snapshotLimitRefusal } from './snapshot-limits.ts';
 
 function chain(snapshots: readonly Partial<SnapshotInfo>[], headSizeBytes = 0): ChainInfo {
   return {
@@ -25,4 +25,15 @@ test('snapshotMaxSize counts every snapshot\'s own data and the head that the ne
   assert.equal(snapshotLimitRefusal(chain([{ sizeBytes: 40 }, { sizeBytes: 40, removed: true }], 20), limits), null, 'exactly at the limit');
   assert.match(snapshotLimitRefusal(chain([{ sizeBytes: 40 }, { sizeBytes: 40, removed: true }], 21), limits) ?? '', /would hold 101 bytes \(21 of them written since the last snapshot\) and snapshotMaxSize is 100/);
   assert.throws(() => checkSnapshotLimits(chain([{ sizeBytes: 200 }]), limits, 'nightly'), { code: 'conflict', message: /^Cannot take snapshot nightly: / });
+});
+
+test('a live limits change takes both limits, in the flags\' ranges, and nothing else', () => {
+  assert.deepEqual(parseSnapshotLimits({ maxCount: 3, maxSizeBytes: 0 }), { maxCount: 3, maxSizeBytes: 0 });
+  assert.deepEqual(parseSnapshotLimits({ maxCount: 0, maxSizeBytes: Number.MAX_SAFE_INTEGER }), { maxCount: 0, maxSizeBytes: Number.MAX_SAFE_INTEGER });
+  assert.deepEqual(parseSnapshotLimits({ maxCount: 1024, maxSizeBytes: 1 }), { maxCount: 1024, maxSizeBytes: 1 });
+  const problems: Record<string, unknown>[] = [
+    {}, { maxCount: 3 }, { maxSizeBytes: 3 }, { maxCount: 1025, maxSizeBytes: 0 }, { maxCount: -1, maxSizeBytes: 0 },
+    { maxCount: 1.5, maxSizeBytes: 0 }, { maxCount: 3, maxSizeBytes: '1Gi' }, { maxCount: 3, maxSizeBytes: 0, extra: 1 },
+  ];
+  for (const body of problems) assert.ok('problem' in parseSnapshotLimits(body), JSON.stringify(body));
 });
