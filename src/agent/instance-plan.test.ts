@@ -83,3 +83,25 @@ test('an engine in maintenance mode (Engine spec.disableFrontend) starts with --
   const launcher = ['node', '/x/shorthorn.js'];
   assert.equal(ownedInstanceKind([...launcher, ...maintenance], { launcher, diskPaths: [], socketDir: '/s' }), 'engine', 'a restarted agent finds it as a stray');
 });
+
+test('an engine starts with its Engine resource\'s snapshot limits, and a running one is not restarted when they change', () => {
+  const engine: Engine = structuredClone(resourceExamples.Engine);
+  const { snapshotMaxCount: _c, snapshotMaxSize: _s, ...plain } = engine.spec;
+  const none = daemonArgs(desiredEngine({ ...engine, spec: plain }, '/s').launch, 102);
+  assert.ok(!none.includes('--snapshot-max-count') && !none.includes('--snapshot-max-size'), 'no limits: no flags (the engine\'s default is none)');
+  const limited = daemonArgs(desiredEngine({ ...engine, spec: { ...plain, snapshotMaxCount: 3, snapshotMaxSize: 1 << 30 } }, '/s').launch, 102);
+  assert.equal(limited[limited.indexOf('--snapshot-max-count') + 1], '3');
+  assert.equal(limited[limited.indexOf('--snapshot-max-size') + 1], String(1 << 30));
+  const zeroSize = daemonArgs(desiredEngine({ ...engine, spec: { ...plain, snapshotMaxCount: 250, snapshotMaxSize: 0 } }, '/s').launch, 102);
+  assert.ok(!zeroSize.includes('--snapshot-max-size'), 'size 0: no limit');
+  assert.equal(zeroSize[zeroSize.indexOf('--snapshot-max-count') + 1], '250');
+
+  // The same engine running, its resource's limits changed: nothing to do for the plan (the agent
+  // changes them live with PUT /v1/snapshot-limits); only stopping it (detach) stops it.
+  const running = proc(engine.metadata.name, { kind: 'engine', port: 102 });
+  const changed = desiredEngine({ ...engine, spec: { ...plain, desireState: 'running', snapshotMaxCount: 5 } }, '/s');
+  assert.equal(changed.run, true);
+  assert.deepEqual(planInstances({ ...base, desired: [changed], known: [running] }).actions, []);
+  const launcher = ['node', '/x/shorthorn.js'];
+  assert.equal(ownedInstanceKind([...launcher, ...limited], { launcher, diskPaths: [], socketDir: '/s' }), 'engine', 'a restarted agent still finds it as a stray');
+});

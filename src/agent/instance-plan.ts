@@ -5,6 +5,7 @@ import { assert } from '../lib/assert.ts';
 import type { Engine } from '../control/resources/engine.ts';
 import type { InstanceState } from '../control/resources/instance.ts';
 import type { Replica } from '../control/resources/replica.ts';
+import { wantedSnapshotLimits } from './engine-snapshot-limits.ts';
 
 export type InstanceKind = 'replica' | 'engine';
 
@@ -44,6 +45,14 @@ export type LaunchSpec =
        * which a restarted agent finds an engine it never recorded (stray-processes.ts).
        */
       readonly disableFrontend?: boolean;
+      /**
+       * Engine spec.snapshotMaxCount / snapshotMaxSize at start (`--snapshot-max-count`,
+       * `--snapshot-max-size`; 0 or absent: no limit). Only a start reads them: a running engine
+       * is never restarted for a change of them (planInstances leaves running processes alone);
+       * the agent changes them live (engine-snapshot-limits.ts).
+       */
+      readonly snapshotMaxCount?: number;
+      readonly snapshotMaxSizeBytes?: number;
     };
 
 /** A process the agent started or adopted, as seen this pass. */
@@ -110,6 +119,8 @@ export function daemonArgs(launch: LaunchSpec, port: number, host = '127.0.0.1')
       args.push('--control-listen', hostPort(host, port), '--minimum-write-replicas', String(launch.minimumWriteReplicas));
       if (launch.epoch > 0) args.push('--epoch', String(launch.epoch));
       if (launch.salvage === true) args.push('--salvage');
+      if ((launch.snapshotMaxCount ?? 0) > 0) args.push('--snapshot-max-count', String(launch.snapshotMaxCount));
+      if ((launch.snapshotMaxSizeBytes ?? 0) > 0) args.push('--snapshot-max-size', String(launch.snapshotMaxSizeBytes));
       return args;
     }
   }
@@ -205,6 +216,7 @@ export function desiredReplica(replica: Replica): DesiredInstance | { readonly p
 
 export function desiredEngine(engine: Engine, socketDir: string): DesiredInstance {
   const { spec } = engine;
+  const limits = wantedSnapshotLimits(spec);
   return {
     kind: 'engine',
     name: engine.metadata.name,
@@ -221,6 +233,8 @@ export function desiredEngine(engine: Engine, socketDir: string): DesiredInstanc
       epoch: spec.epoch,
       ...(spec.salvageRequested === true ? { salvage: true } : {}),
       ...(spec.disableFrontend === true ? { disableFrontend: true } : {}),
+      ...(limits.maxCount > 0 ? { snapshotMaxCount: limits.maxCount } : {}),
+      ...(limits.maxSizeBytes > 0 ? { snapshotMaxSizeBytes: limits.maxSizeBytes } : {}),
     },
   };
 }

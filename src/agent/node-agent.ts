@@ -38,6 +38,8 @@ import {
   type KnownProcess,
 } from './instance-plan.ts';
 import { holdsListener } from './listen-owner.ts';
+import { reportedSnapshotLimits, type EngineSnapshotLimits } from './engine-snapshot-limits.ts';
+import { SnapshotLimitsPusher } from './snapshot-limits-pusher.ts';
 import { ReplicaRecordReader } from './replica-record.ts';
 import { isSameProcess, loadProcessTable, readProc, saveProcessTable, type ProcessEntry } from './process-table.ts';
 import { rebuildRetryDelayMs } from './rebuild-retry.ts';
@@ -97,6 +99,8 @@ interface EngineObservation {
   readonly sizeBytes: number;
   readonly replicas: readonly { address: string; mode: 'rw' | 'wo' | 'err' }[];
   readonly rebuilds: readonly { address: string; state: string; totalBytes: number; doneBytes: number; source: string | null; error: string | null }[];
+  /** The snapshot limits in force; undefined: the engine does not say (it cannot change them live). */
+  readonly snapshotLimits: EngineSnapshotLimits | undefined;
 }
 
 
@@ -538,8 +542,8 @@ export class NodeAgent {
     try {
       const response = await fetch(`http://${hostPort(this.address, port)}/v1/status`, { signal: AbortSignal.timeout(2000) });
       if (!response.ok) return undefined;
-      const body = (await response.json()) as EngineObservation;
-      return { generation: body.generation, sizeBytes: body.sizeBytes, replicas: body.replicas, rebuilds: body.rebuilds ?? [] };
+      const body = (await response.json()) as EngineObservation & { snapshotLimits?: unknown };
+      return { generation: body.generation, sizeBytes: body.sizeBytes, replicas: body.replicas, rebuilds: body.rebuilds ?? [], snapshotLimits: reportedSnapshotLimits(body.snapshotLimits) };
     } catch (error) {
       // Not listening yet, or gone: the engine is not ready. Anything else is a bug worth seeing.
       const e = toError(error);
@@ -556,10 +560,18 @@ export class NodeAgent {
       else {
         this.engineObservations.set(t.entry.name, observation);
         const engine = this.engines.get(t.entry.name) as Engine | undefined;
-        if (engine !== undefined && engine.spec.desireState === 'running') await this.rebuildMissing(engine, t.entry.port, observation);
+        if (engine !== undefined && engine.spec.desireState === 'running') {
+          await this.rebuildMissing(engine, t.entry.port, observation);
+          // Here, not in a controller: this pass already has the engine's status in hand and pushes
+          // the Engine resource's write set into it the same way; no restart (instance-plan.ts).
+          await this.snapshotLimits.push(engine, `http://${hostPort(this.address, t.entry.port)}`, observation.snapshotLimits);
+        }
       }
     }
   }
+
+  /** Brings running engines to their resources' snapshot limits, live (see pollEngines). */
+  private readonly snapshotLimits = new SnapshotLimitsPusher((message) => this.options.log(message));
 
   /**
    * The write set the manager wants (spec.replicaAddressMap) against what the engine has: a

@@ -49,7 +49,7 @@ const running = (port: number): NonNullable<Replica['status']> => ({ currentStat
 function engine(volumeName: string, map: Record<string, string>, modes: Record<string, 'RW' | 'WO' | 'ERR'> | undefined): Engine {
   return {
     apiVersion: 'shorthorn.io/v1', kind: 'Engine', metadata: { name: engineNameOf(volumeName) },
-    spec: { volumeName, volumeSize: gib, nodeID: 'n1', desireState: 'running', frontend: 'blockdev', epoch: 1, minimumWriteReplicas: 1, replicaAddressMap: map, active: true },
+    spec: { volumeName, volumeSize: gib, nodeID: 'n1', desireState: 'running', frontend: 'blockdev', epoch: 1, minimumWriteReplicas: 1, replicaAddressMap: map, active: true, snapshotMaxCount: 250 },
     status: { currentState: 'running', ...(modes === undefined ? {} : { replicaModeMap: modes }) },
   };
 }

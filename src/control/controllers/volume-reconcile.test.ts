@@ -53,7 +53,7 @@ const volumeStatus = (actions: readonly Action[]): Volume['status'] =>
 function engine(extra: Partial<Engine['spec']> = {}, status?: Engine['status']): Engine {
   return {
     apiVersion: 'shorthorn.io/v1', kind: 'Engine', metadata: { name: engineNameOf('vol-a') },
-    spec: { volumeName: 'vol-a', volumeSize: gib, desireState: 'stopped', frontend: 'blockdev', epoch: 0, minimumWriteReplicas: 1, replicaAddressMap: {}, active: true, ...extra },
+    spec: { volumeName: 'vol-a', volumeSize: gib, desireState: 'stopped', frontend: 'blockdev', epoch: 0, minimumWriteReplicas: 1, replicaAddressMap: {}, active: true, snapshotMaxCount: 250, ...extra },
     ...(status === undefined ? {} : { status }),
   };
 }

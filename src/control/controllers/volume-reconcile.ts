@@ -17,6 +17,7 @@ import type { SettingValues } from '../settings/settings.ts';
 import { evictionRequestedFor, evictionStep } from './eviction.ts';
 import { admitRebuild, rebuildAllowedAtMs, type RebuildsByNode } from './rebuild-admission.ts';
 import { autoSalvageSetting, salvageStage, salvageStep, type SalvageStep } from './volume-salvage.ts';
+import { describeSnapshotLimits, engineSnapshotLimitsSpec } from './volume-snapshot-limits.ts';
 import { attachSpec, detachSpec, engineFrontendSpec, frontendModeMismatch, ticketDisablesFrontend } from './volume-frontend.ts';
 
 /** Keeps a Volume until its engine and replicas are gone. */
@@ -36,7 +37,7 @@ export interface VolumeObserved {
   readonly engines: readonly Engine[];
   readonly replicas: readonly Replica[];
   readonly nodes: readonly Node[];
-  readonly settings: SchedulerSettings & Pick<SettingValues, 'concurrent-replica-rebuild-per-node-limit'>;
+  readonly settings: SchedulerSettings & Pick<SettingValues, 'concurrent-replica-rebuild-per-node-limit' | 'snapshot-max-count'>;
   /**
    * Replicas rebuilding now on each node, across every volume (the driver counts them from its
    * informers plus the rebuilds it granted that they do not show yet). Absent: none known.
@@ -150,13 +151,14 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     actions.push({ type: 'create', object: attachment });
   }
   let engine = observed.engines.find((e) => e.metadata.name === engineName);
+  const engineCreated = engine === undefined;
   if (engine === undefined && engineName !== undefined) {
     const created: Engine = {
       apiVersion, kind: 'Engine', metadata: { name: engineName, labels: { [volumeLabel]: name } },
-      spec: {
+      spec: engineSnapshotLimitsSpec({
         volumeName: name, volumeSize: volume.spec.size, desireState: 'stopped', frontend: volume.spec.frontend,
         epoch: 0, minimumWriteReplicas: volume.spec.minimumWriteReplicas, replicaAddressMap: {}, active: true,
-      },
+      }, volume.spec, observed.settings['snapshot-max-count']),
     };
     actions.push({ type: 'create', object: created });
     engine = created;
@@ -512,6 +514,13 @@ export function reconcileVolume(volume: Volume | undefined, observed: VolumeObse
     if (!created.some((c) => c.metadata.name === r.metadata.name) && !deletions.has(r.metadata.name)) actions.push({ type: 'update', object: r });
   }
   for (const replicaName of deletions) actions.push({ type: 'delete', kind: 'Replica', name: replicaName });
+  // Snapshot limits follow the Volume and the setting in every state, in this pass's one engine
+  // write: the agent starts a stopped engine with them and changes a running one's live (never a restart).
+  const limited = engineCreated ? undefined : engineSnapshotLimitsSpec((engineWrite ?? engine).spec, volume.spec, observed.settings['snapshot-max-count']);
+  if (limited !== undefined && limited !== (engineWrite ?? engine).spec) {
+    notes.push(`volume ${name}: engine snapshot limits now ${describeSnapshotLimits(limited)} (were ${describeSnapshotLimits(engine.spec)})`);
+    engineWrite = { ...(engineWrite ?? engine), spec: limited };
+  }
   if (engineWrite !== undefined) actions.push({ type: 'update', object: engineWrite });
   if (observed.attachment !== undefined) {
     const ticketStatuses = Object.fromEntries(

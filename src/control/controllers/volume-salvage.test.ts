@@ -58,7 +58,7 @@ const allAddresses = Object.fromEntries(names.map((n, i) => [n, `127.0.0.1:${100
 function engine(spec: Partial<Engine['spec']>, status?: Engine['status']): Engine {
   return {
     apiVersion: 'shorthorn.io/v1', kind: 'Engine', metadata: { name: engineNameOf('vol-a') },
-    spec: { volumeName: 'vol-a', volumeSize: gib, nodeID: 'n1', desireState: 'running', frontend: 'blockdev', epoch: 4, minimumWriteReplicas: 1, replicaAddressMap: allAddresses, active: true, ...spec },
+    spec: { volumeName: 'vol-a', volumeSize: gib, nodeID: 'n1', desireState: 'running', frontend: 'blockdev', epoch: 4, minimumWriteReplicas: 1, replicaAddressMap: allAddresses, active: true, snapshotMaxCount: 250, ...spec },
     ...(status === undefined ? {} : { status }),
   };
 }
