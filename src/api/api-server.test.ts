@@ -213,6 +213,20 @@ describe('expand, replica count, salvage', () => {
     assert.equal((updated.body['spec'] as { numberOfReplicas: number }).numberOfReplicas, 4);
   });
 
+  test('updateSnapshotMaxCount and updateSnapshotMaxSize: ranges, 0 goes back to the setting / no limit', async () => {
+    await createVolume('vol-sl');
+    for (const bad of [1, -1, 1025, 2.5, '3']) expectError(await action('vol-sl', 'updateSnapshotMaxCount', { snapshotMaxCount: bad }), 422, 'invalid');
+    expectError(await action('vol-sl', 'updateSnapshotMaxCount', {}), 422, 'invalid');
+    const spec = (reply: { body: Record<string, unknown> }): { snapshotMaxCount?: number; snapshotMaxSize?: number } => reply.body['spec'] as never;
+    assert.equal(spec(await action('vol-sl', 'updateSnapshotMaxCount', { snapshotMaxCount: 3 })).snapshotMaxCount, 3);
+    assert.equal(spec(await action('vol-sl', 'updateSnapshotMaxCount', { snapshotMaxCount: 0 })).snapshotMaxCount, undefined);
+    for (const bad of [-1, 'lots', '1e999', 1.5]) expectError(await action('vol-sl', 'updateSnapshotMaxSize', { snapshotMaxSize: bad }), 422, 'invalid');
+    assert.equal(spec(await action('vol-sl', 'updateSnapshotMaxSize', { snapshotMaxSize: '10Gi' })).snapshotMaxSize, 10 * gib);
+    assert.equal(spec(await action('vol-sl', 'updateSnapshotMaxSize', { snapshotMaxSize: 0 })).snapshotMaxSize, undefined);
+    const stored = (await api.store.get('Volume', 'vol-sl')).spec as Record<string, unknown>;
+    assert.ok(!('snapshotMaxCount' in stored) && !('snapshotMaxSize' in stored));
+  });
+
   test('salvage only for a faulted volume, only its replicas', async () => {
     await createVolume('vol-salv');
     expectError(await action('vol-salv', 'salvage', { names: ['vol-salv-r-1'] }), 409, 'conflict');

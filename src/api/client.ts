@@ -99,6 +99,16 @@ export class ShorthornClient {
   updateReplicaCount(name: string, replicaCount: number): Promise<ResourceView> {
     return this.volumeAction(name, 'updateReplicaCount', { replicaCount });
   }
+
+  /** 0: the setting snapshot-max-count. */
+  updateSnapshotMaxCount(name: string, snapshotMaxCount: number): Promise<ResourceView> {
+    return this.volumeAction(name, 'updateSnapshotMaxCount', { snapshotMaxCount });
+  }
+
+  /** Bytes, or a size such as "10Gi"; 0: no limit. */
+  updateSnapshotMaxSize(name: string, snapshotMaxSize: number | string): Promise<ResourceView> {
+    return this.volumeAction(name, 'updateSnapshotMaxSize', { snapshotMaxSize });
+  }
   createSnapshot(volume: string, input: { name?: string; labels?: Record<string, string> } = {}): Promise<ResourceView> {
     return this.volumeAction(volume, 'snapshotCreate', input);
   }

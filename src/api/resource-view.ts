@@ -32,6 +32,8 @@ export const volumeActionNames = [
   'salvage',
   'expand',
   'updateReplicaCount',
+  'updateSnapshotMaxCount',
+  'updateSnapshotMaxSize',
   'snapshotCreate',
   'snapshotList',
   'snapshotDelete',
@@ -72,7 +74,7 @@ export function volumeActions(volume: Volume): VolumeActionName[] {
   if (volume.spec.fromBackup !== undefined && (volume.spec.standby || volume.status?.isStandby === true)) return ['activate'];
   if (volume.status?.robustness === 'faulted') return ['attach', 'detach', 'salvage'];
   const actions: VolumeActionName[] = ['attach', 'detach', 'recurringJobAdd', 'recurringJobDelete', 'recurringJobList'];
-  if (state === 'creating' || state === 'detached' || state === 'attached') actions.push('expand', 'updateReplicaCount');
+  if (state === 'creating' || state === 'detached' || state === 'attached') actions.push('expand', 'updateReplicaCount', 'updateSnapshotMaxCount', 'updateSnapshotMaxSize');
   if (state === 'attached') actions.push('snapshotCreate', 'snapshotList', 'snapshotDelete', 'snapshotRevert', 'snapshotPurge', 'snapshotCheck');
   // Longhorn offers it on any volume that is not faulted; the manager waits for the engine.
   actions.push('snapshotBackup');

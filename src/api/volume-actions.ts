@@ -40,6 +40,8 @@ import {
   type DetachInput,
   type ExpandInput,
   type ReplicaCountInput,
+  type SnapshotMaxCountInput,
+  type SnapshotMaxSizeInput,
   type SalvageInput,
   type SnapshotInput,
   type SnapshotNameInput,
@@ -88,6 +90,10 @@ export async function runVolumeAction(
       return expand(context, volume, input as ExpandInput);
     case 'updateReplicaCount':
       return updateReplicaCount(context, volume, input as ReplicaCountInput);
+    case 'updateSnapshotMaxCount':
+      return updateSnapshotMaxCount(context, volume, input as SnapshotMaxCountInput);
+    case 'updateSnapshotMaxSize':
+      return updateSnapshotMaxSize(context, volume, input as SnapshotMaxSizeInput);
     case 'snapshotCreate':
       return snapshotCreate(context, volume, input as SnapshotInput);
     case 'snapshotList':
@@ -243,6 +249,33 @@ async function updateReplicaCount(context: ActionContext, volume: Volume, input:
   return changeVolume(context, volume.metadata.name, (current) =>
     current.spec.numberOfReplicas === input.replicaCount ? null : { ...current, spec: { ...current.spec, numberOfReplicas: input.replicaCount } },
   );
+}
+
+/**
+ * Longhorn's updateSnapshotMaxCount: 0 leaves the volume to the setting snapshot-max-count; 1 is
+ * refused (a rebuild needs room for its own snapshot). The volume controller gives the engine the
+ * new limit and the node agent sets it on the running engine, without a restart.
+ */
+async function updateSnapshotMaxCount(context: ActionContext, volume: Volume, input: SnapshotMaxCountInput): Promise<ResourceView> {
+  if (input.snapshotMaxCount === 1) {
+    throw ApiError.invalid('updateSnapshotMaxCount input', [{ path: 'snapshotMaxCount', reason: 'at least 2 (a rebuild takes a snapshot of its own), or 0 for the setting snapshot-max-count' }]);
+  }
+  return changeVolume(context, volume.metadata.name, (current) => {
+    const { snapshotMaxCount: old, ...rest } = current.spec;
+    if ((old ?? 0) === input.snapshotMaxCount) return null;
+    return { ...current, spec: input.snapshotMaxCount === 0 ? rest : { ...rest, snapshotMaxCount: input.snapshotMaxCount } };
+  });
+}
+
+/** Longhorn's updateSnapshotMaxSize: bytes all snapshots may hold together; 0 is no limit. */
+async function updateSnapshotMaxSize(context: ActionContext, volume: Volume, input: SnapshotMaxSizeInput): Promise<ResourceView> {
+  const size = parseSizeText(input.snapshotMaxSize);
+  if (typeof size === 'string') throw ApiError.invalid('updateSnapshotMaxSize input', [{ path: 'snapshotMaxSize', reason: size }]);
+  return changeVolume(context, volume.metadata.name, (current) => {
+    const { snapshotMaxSize: old, ...rest } = current.spec;
+    if ((old ?? 0) === size) return null;
+    return { ...current, spec: size === 0 ? rest : { ...rest, snapshotMaxSize: size } };
+  });
 }
 
 async function salvage(context: ActionContext, volume: Volume, input: SalvageInput): Promise<ResourceView> {

@@ -4,7 +4,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Labels, NameRef, StrictObject, StringEnum } from '../control/resources/common-schemas.ts';
 import { attacherTypes } from '../control/resources/volume-attachment.ts';
 import { volumeFrontends } from '../control/resources/volume.ts';
-import { replicaCountMax } from '../lib/limits.ts';
+import { replicaCountMax, snapshotCountMax } from '../lib/limits.ts';
 import { SnapshotBackupInputSchema } from './backup-inputs.ts';
 import type { VolumeActionName } from './resource-view.ts';
 import { RecurringJobInputSchema } from './volume-job-actions.ts';
@@ -48,6 +48,16 @@ export const ReplicaCountInputSchema = StrictObject({
 });
 export type ReplicaCountInput = Static<typeof ReplicaCountInputSchema>;
 
+export const SnapshotMaxCountInputSchema = StrictObject({
+  snapshotMaxCount: Type.Integer({ minimum: 0, maximum: snapshotCountMax, description: `Snapshots the volume may hold (2–${snapshotCountMax}); 0: the setting snapshot-max-count.` }),
+});
+export type SnapshotMaxCountInput = Static<typeof SnapshotMaxCountInputSchema>;
+
+export const SnapshotMaxSizeInputSchema = StrictObject({
+  snapshotMaxSize: SizeInput,
+});
+export type SnapshotMaxSizeInput = Static<typeof SnapshotMaxSizeInputSchema>;
+
 export const SalvageInputSchema = StrictObject({
   names: Type.Array(NameRef(), { minItems: 1, maxItems: replicaCountMax * 4, description: 'Replicas to salvage.' }),
 });
@@ -66,6 +76,8 @@ export const volumeActionInputs: Readonly<Record<VolumeActionName, TSchema>> = {
   salvage: SalvageInputSchema,
   expand: ExpandInputSchema,
   updateReplicaCount: ReplicaCountInputSchema,
+  updateSnapshotMaxCount: SnapshotMaxCountInputSchema,
+  updateSnapshotMaxSize: SnapshotMaxSizeInputSchema,
   snapshotCreate: SnapshotInputSchema,
   snapshotList: EmptyInputSchema,
   snapshotDelete: SnapshotNameInputSchema,

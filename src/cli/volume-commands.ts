@@ -236,6 +236,23 @@ export function registerVolumeCommands(program: Command): void {
       }),
     );
 
+  withClientOptions(
+    volume
+      .command('snapshot-limits <name>')
+      .description('limit the snapshots a volume holds: --max-count N (0: the setting snapshot-max-count), --max-size SIZE (0: none)')
+      .option('--max-count <n>', 'snapshots the volume may hold, 2-1024, or 0 for the setting')
+      .option('--max-size <size>', 'bytes all snapshots may hold together ("10Gi"), or 0 for no limit'),
+  ).action(async (name: string, options: ClientCommandOptions & { maxCount?: string; maxSize?: string }) =>
+    runClientCommand(options, async (client, out) => {
+      if (options.maxCount === undefined && options.maxSize === undefined) throw new UsageError('give --max-count, --max-size or both');
+      let view = options.maxCount === undefined ? undefined : await client.updateSnapshotMaxCount(name, integer(options.maxCount, '--max-count'));
+      if (options.maxSize !== undefined) view = await client.updateSnapshotMaxSize(name, options.maxSize);
+      if (view === undefined) return;
+      const spec = specOf(view);
+      out.print(view, () => `volume ${name}: at most ${spec.snapshotMaxCount ?? 'snapshot-max-count (setting)'} snapshots, ${spec.snapshotMaxSize === undefined ? 'no size limit' : `${spec.snapshotMaxSize} bytes in all`}\n`);
+    }),
+  );
+
   withClientOptions(volume.command('replicas <name> <count>').description('change the number of replicas')).action(
     async (name: string, count: string, options: ClientCommandOptions) =>
       runClientCommand(options, async (client, out) => {

@@ -1,6 +1,6 @@
 // A volume's snapshot limit, from the Volume resource to the engine and back, with real processes:
 // two node agents, the manager and `shorthorn api` on the embedded store. A 2-replica volume is
-// attached; its Volume spec.snapshotMaxCount is set to 3 (the manager copies it into the Engine,
+// attached; its Volume spec.snapshotMaxCount is set to 3 through the API's updateSnapshotMaxCount (the manager copies it into the Engine,
 // the agent into the running engine with PUT /v1/snapshot-limits); three snapshots taken through
 // the REST API are taken, the fourth is refused with an error naming the limit; the limit is
 // raised to 5 and the fourth is taken (the snapshot controller asks again) and a fifth too. The
@@ -15,7 +15,7 @@ import type { Engine } from '../../src/control/resources/engine.ts';
 import type { Snapshot } from '../../src/control/resources/snapshot.ts';
 import type { Volume } from '../../src/control/resources/volume.ts';
 import { run, startDaemon, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
-import { startLocalCluster, updateWithRetry, type LocalCluster } from '../harness/local-cluster.ts';
+import { startLocalCluster, type LocalCluster } from '../harness/local-cluster.ts';
 
 after(stopAll);
 
@@ -64,7 +64,7 @@ test('Volume spec.snapshotMaxCount reaches the running engine live: the 4th of 3
         await waitFor(`${name} taken`, async () => ((await snapshotResource(name))?.status?.readyToUse === true ? true : undefined), 20_000);
       };
       const setCount = async (count: number): Promise<void> => {
-        await updateWithRetry<Volume>(store, 'Volume', volumeName, (v) => ({ ...v, spec: { ...v.spec, snapshotMaxCount: count } }));
+        await action('updateSnapshotMaxCount', { snapshotMaxCount: count });
       };
 
       const created = await call('POST', '/v1/volumes', { name: volumeName, size: '16Mi', numberOfReplicas: 2 });
