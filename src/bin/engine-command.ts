@@ -13,6 +13,7 @@ import type { ReplicaLink } from '../engine/replica-link.ts';
 import { connectReplica } from '../engine/replica-client.ts';
 import { NbdServer, type NbdEndpoint } from '../frontend/nbd-server.ts';
 import { engineBackupRunner } from './engine-backup-runner.ts';
+import { logMemoryOnSignal } from './memory-report.ts';
 import { parseListen, parseSizeBytes } from './replica-command.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -27,6 +28,7 @@ interface EngineCommandOptions {
   readonly minimumWriteReplicas: string;
   readonly timeoutMs: string;
   readonly pingIntervalMs: string;
+  readonly readLeaseMs?: string;
   readonly salvage?: boolean;
   readonly epoch?: string;
   readonly disableFrontend?: boolean;
@@ -69,6 +71,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   const log = (message: string): void => {
     process.stdout.write(`shorthorn engine: ${options.name}: ${message}\n`);
   };
+  logMemoryOnSignal(log);
   const sizeBytes = parseSizeBytes(options.size);
   if (typeof sizeBytes === 'string') fail(sizeBytes);
   if (sizeBytes % blockSizeBytes !== 0) fail(`--size ${sizeBytes} must be a multiple of ${blockSizeBytes} bytes`);
@@ -81,6 +84,9 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   if (!frontendDisabled && options.nbdSocket === undefined && options.nbdListen === undefined) fail('give --nbd-socket PATH or --nbd-listen HOST:PORT (or --disable-frontend)');
   const timeoutMs = positiveInt(options.timeoutMs, '--timeout-ms', 600_000);
   const pingIntervalMs = positiveInt(options.pingIntervalMs, '--ping-interval-ms', 600_000);
+  // Every engine of a volume must use the same lease (a new one waits out the old one's): the
+  // default follows the ping interval and timeout, which the agent leaves at their defaults.
+  const readLeaseMs = options.readLeaseMs === undefined ? pingIntervalMs + timeoutMs : positiveInt(options.readLeaseMs, '--read-lease-ms', 3_600_000);
   const minimumWriteReplicas = positiveInt(options.minimumWriteReplicas, '--minimum-write-replicas', replicaCountMax);
   // The epoch the manager assigned (Engine spec.epoch); without it, one above what the replicas saw.
   const epoch = options.epoch === undefined ? undefined : positiveInt(options.epoch, '--epoch', Number.MAX_SAFE_INTEGER);
@@ -92,6 +98,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   const started = await startEngine({
     volumeName: options.name, sizeBytes, links, clock: systemClock, log, minimumWriteReplicas, ...(epoch === undefined ? {} : { epoch }),
     ...(options.salvage === true ? { salvage: true } : {}),
+    readLease: { ms: readLeaseMs, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
   });
   if (started.possiblyLost.length > 0) log(`salvage: writes acknowledged only by ${started.possiblyLost.join(', ')} may be lost`);
   const engine = started.engine;
@@ -187,6 +194,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--minimum-write-replicas <n>', 'fail writes rather than acknowledge them on fewer rw replicas', '1')
     .option('--timeout-ms <ms>', 'per-request timeout to replicas', String(replicaRequestTimeoutMs))
     .option('--ping-interval-ms <ms>', 'how often every replica is pinged', '2000')
+    .option('--read-lease-ms <ms>', 'with --minimum-write-replicas above 1: serve a read only if that many rw replicas answered within this long; a start by quorum waits this long before serving (default: ping interval + timeout; use one value for every engine of a volume)')
     .option('--salvage', 'every replica failed: start from the newest reachable members even if some are missing (their last writes may be lost)')
     .option('--disable-frontend', 'maintenance mode: open no NBD listener (an --nbd-socket is not opened); serve only the control API (restore, backup, snapshots, rebuild)')
     .option('--epoch <n>', 'fencing epoch assigned by the manager; refuses to start if a replica has seen a higher one (default: one above the highest seen)')

@@ -86,8 +86,11 @@ test('S09 in memory: a new engine starts on r2, r3 by quorum; the old one can no
   assert.equal(r2.generation, 8);
   assert.ok(started.engine.status().generation > r1.generation);
   // The write that failed reached r1 only; the new engine never serves it.
-  r2.broken = null;
-  r2.beforeOp = null;
+  // (Both of the new engine's replicas must answer: with a minimum of 2, reads need 2 that do.)
+  for (const r of [r2, r3]) {
+    r.broken = null;
+    r.beforeOp = null;
+  }
   assert.deepEqual(await started.engine.read(0, 4096), block(1));
 });
 

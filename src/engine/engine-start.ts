@@ -9,6 +9,7 @@ import { Engine } from './engine.ts';
 import { reconcileStart } from './start-reconcile-driver.ts';
 import type { ChainInfo } from '../format/replica-chain.ts';
 import type { ReplicaLink } from './replica-link.ts';
+import { readLeaseWaitMs } from './read-lease.ts';
 import { chooseSalvageReplicas } from './salvage-choice.ts';
 import { chooseStartReplicas, type ReplicaReport } from './start-choice.ts';
 import { repairAfterStart } from './start-repair.ts';
@@ -34,6 +35,14 @@ export interface EngineStartOptions {
    * and say which members' last writes may be lost.
    */
   readonly salvage?: boolean;
+  /**
+   * The read lease of this volume's engines (read-lease.ts), and how to wait. When the start goes
+   * on by quorum with members missing, the old engine may still be alive beside them: the start
+   * waits out its lease after the fence before serving anything. The engine gets the same lease.
+   * Absent: the engine's default lease and no wait (unit tests and the simulator, whose engines
+   * never outlive their replacement).
+   */
+  readonly readLease?: { readonly ms: number; readonly sleep: (ms: number) => Promise<void> };
 }
 
 export interface EngineStart {
@@ -86,6 +95,7 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   await Promise.allSettled(unused.map((l) => l.close()));
   // Fence first: once a replica has accepted our epoch, an older engine can no longer write to it.
   await Promise.all(chosen.map((l) => l.acceptEpoch(epoch)));
+  const fencedAtMs = options.clock.monotonicMs();
   // An older engine still running may have recorded a new generation on a chosen replica between
   // our first read and the fence (it dropped a replica and acknowledged writes on the rest). The
   // choice was made on records that no longer hold: give up, the next attempt sees the new ones.
@@ -99,6 +109,9 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
   const members = chosen.map((l) => memberId({ address: l.address, instanceId: l.instanceId ?? null }));
   await Promise.all(chosen.map((l) => l.setMembership({ generation, members })));
   log(`start: epoch ${epoch}, generation ${generation}, members ${members.join(', ')}`);
+  if (choice.missingByQuorum.length > 0 && options.readLease !== undefined) {
+    await waitOutReadLease({ ...options.readLease, clock: options.clock, log, fencedAtMs, missing: choice.missingByQuorum });
+  }
   const engine = new Engine({
     volumeName: options.volumeName,
     sizeBytes: reconciled.sizeBytes,
@@ -111,12 +124,33 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
     // A salvage is the operator's acceptance of loss: that engine may bring its write set back to
     // the minimum by promoting rebuilt replicas (start-choice.ts explains why others may not).
     ...(options.salvage === true ? { promoteBelowMinimum: true } : {}),
+    ...(options.readLease === undefined ? {} : { readLeaseMs: options.readLease.ms }),
   });
   // The chosen replicas may differ where writes were in flight at an unclean stop: compare them
   // with the read source and repair them in the background (DESIGN §2.8 rule 7); reads stay on
   // the source until that is done.
   engine.runStartRepair(() => repairAfterStart({ engine, clock: options.clock, log }));
   return { engine, stale: choice.stale, unreachable: choice.unreachable, reason: choice.reason, possiblyLost };
+}
+
+/**
+ * The old engine may still serve reads from the missing members until its read lease runs out,
+ * at most the lease after our fence finished (read-lease.ts says why): serve nothing before then.
+ */
+async function waitOutReadLease(args: {
+  ms: number;
+  sleep: (ms: number) => Promise<void>;
+  clock: Clock;
+  log: (message: string) => void;
+  fencedAtMs: number;
+  missing: readonly string[];
+}): Promise<void> {
+  const untilMs = args.fencedAtMs + readLeaseWaitMs(args.ms);
+  const leftMs = untilMs - args.clock.monotonicMs();
+  if (leftMs <= 0) return;
+  args.log(`start: by quorum without ${args.missing.join(', ')}: waiting ${Math.ceil(leftMs)} ms for the old engine's read lease (${args.ms} ms) to run out before serving`);
+  for (let remaining = leftMs; remaining > 0; remaining = untilMs - args.clock.monotonicMs()) await args.sleep(Math.ceil(remaining));
+  args.log('start: the old engine\'s read lease has run out');
 }
 
 async function checkRecordsUnchanged(chosen: readonly ReplicaLink[], chains: ReadonlyMap<string, ChainInfo>, abort: () => Promise<void>): Promise<void> {

@@ -23,6 +23,7 @@ import { blockSizeBytes, requestSizeMaxBytes, volumeSizeMaxBytes } from '../lib/
 import type { SnapshotOptions } from '../format/replica-chain.ts';
 import { IoStats, type IoStatsSnapshot } from './io-stats.ts';
 import { RangeLock } from './range-lock.ts';
+import { ReadLease, readLeaseDefaultMs } from './read-lease.ts';
 import { SnapshotPins } from './snapshot-pins.ts';
 import type { StartRepairProgress } from './start-repair-progress.ts';
 import type { ReplicaLink } from './replica-link.ts';
@@ -49,6 +50,8 @@ export interface EngineOptions {
   readonly minimumWriteReplicas?: number;
   /** Salvage starts only: a promotion may bring the write set back up to the minimum (promoteReplica). */
   readonly promoteBelowMinimum?: boolean;
+  /** With a minimum above 1: serve reads only while that many rw replicas answered within this long (read-lease.ts). */
+  readonly readLeaseMs?: number;
 }
 
 export interface EngineStatus {
@@ -103,6 +106,7 @@ export class Engine implements BlockDevice {
   private readonly log: (message: string) => void;
   private readonly minimumWriteReplicas: number;
   private readonly promoteBelowMinimum: boolean;
+  private readonly lease: ReadLease;
   private readonly lock = new RangeLock();
   private readonly barrier = new WriteBarrier();
   /** The pending record of a write-set change; acknowledgements wait for it. */
@@ -147,6 +151,7 @@ export class Engine implements BlockDevice {
     this.log = options.log;
     this.minimumWriteReplicas = options.minimumWriteReplicas ?? 1;
     this.promoteBelowMinimum = options.promoteBelowMinimum ?? false;
+    this.lease = new ReadLease({ minimumReplicas: this.minimumWriteReplicas, leaseMs: options.readLeaseMs ?? readLeaseDefaultMs, clock: this.clock });
   }
 
   sizeBytes(): number {
@@ -530,8 +535,12 @@ export class Engine implements BlockDevice {
     for (;;) {
       const source = this.readSource();
       if (source === undefined) throw new IoError('io', `Volume ${this.volumeName} has no rw replica to read from`);
+      if (this.lease.active) await this.holdReadLease();
+      const sentMs = this.clock.monotonicMs();
       try {
-        return await source.link.read(offsetBytes, lengthBytes);
+        const data = await source.link.read(offsetBytes, lengthBytes);
+        this.lease.answered(source.link, sentMs);
+        return data;
       } catch (error) {
         if (isStaleEpoch(error)) await this.fail([{ member: source, error }]); // fences and throws
         // No await between this check and fail() moving it to 'err': two reads failing at once
@@ -563,6 +572,25 @@ export class Engine implements BlockDevice {
     return undefined;
   }
 
+  /**
+   * With w >= 2, a read is served only while w rw replicas answered within the lease (read-lease.ts):
+   * else a new engine may already acknowledge writes on the others. A lapsed lease is renewed by
+   * pinging the rw replicas once; a stale_epoch answer fences this engine.
+   */
+  private async holdReadLease(): Promise<void> {
+    const rwLinks = (): ReplicaLink[] => this.members.filter((m) => m.mode === 'rw').map((m) => m.link);
+    if (this.lease.refusal(rwLinks()) === null) return;
+    if (rwLinks().length >= this.minimumWriteReplicas) {
+      const stale = (await this.lease.renew(rwLinks())).find(isStaleEpoch);
+      if (stale !== undefined) this.fence(`read lease renewal: ${toError(stale).message}`);
+      this.assertNotFenced();
+    }
+    const why = this.lease.refusal(rwLinks());
+    if (why === null) return;
+    if (this.lease.shouldLogRefusal()) this.log(`reads refused (the next 10 s are not logged): ${why}`);
+    throw new IoError('io', `Volume ${this.volumeName}: read refused: ${why}`);
+  }
+
   private writeSet(): EngineMember[] {
     return this.members.filter((m) => m.mode === 'rw' || m.mode === 'wo');
   }
@@ -581,6 +609,7 @@ export class Engine implements BlockDevice {
     const targets = this.writeSet();
     if (targets.length === 0) throw new IoError('io', `Volume ${this.volumeName} has no replica in its write set`);
     const failures: { member: EngineMember; error: unknown }[] = [];
+    const sentMs = this.clock.monotonicMs();
     if (targets.length === 1) {
       // One replica (a single-replica volume): the same outcome without allSettled's bookkeeping.
       const member = targets[0]!;
@@ -599,6 +628,7 @@ export class Engine implements BlockDevice {
     // Every replica refused the request itself (not a failure of one replica): they all still
     // hold the same data, so none is dropped and the client gets the error.
     const first = failures[0]?.error;
+    if (this.lease.active) for (const m of targets) if (!failures.some((f) => f.member === m)) this.lease.answered(m.link, sentMs);
     if (failures.length === targets.length && isRequestRejection(first)) throw first;
     if (failures.length > 0) await this.fail(failures);
     // A write-set change started by another request must be on disk before we acknowledge.
