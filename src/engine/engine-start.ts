@@ -147,8 +147,12 @@ async function waitOutReadLease(args: {
 }): Promise<void> {
   const untilMs = args.fencedAtMs + readLeaseWaitMs(args.ms);
   const leftMs = untilMs - args.clock.monotonicMs();
-  if (leftMs <= 0) return;
-  args.log(`start: by quorum without ${args.missing.join(', ')}: waiting ${Math.ceil(leftMs)} ms for the old engine's read lease (${args.ms} ms) to run out before serving`);
+  const without = `start: by quorum without ${args.missing.join(', ')}:`;
+  if (leftMs <= 0) {
+    args.log(`${without} the old engine's read lease (${args.ms} ms) ran out during the start`);
+    return;
+  }
+  args.log(`${without} waiting ${Math.ceil(leftMs)} ms for the old engine's read lease (${args.ms} ms) to run out before serving`);
   for (let remaining = leftMs; remaining > 0; remaining = untilMs - args.clock.monotonicMs()) await args.sleep(Math.ceil(remaining));
   args.log('start: the old engine\'s read lease has run out');
 }
