@@ -103,7 +103,9 @@ async function splitBrain(ctx: ScenarioContext): Promise<void> {
         const outcome = await nbdOutcome(() => held.read(0, sectorBytes));
         return outcome === 'ok' ? undefined : outcome;
       },
-      readLeaseMs + requestTimeoutMs + 5000,
+      // A read sent to a cut replica before the lease ran out waits a timeout, then the drop's record
+      // another, then a renewal round a third.
+      readLeaseMs + 3 * requestTimeoutMs + 5000,
     );
     ctx.expect(eio.test(readRefused), `the old engine's read failed, but not with EIO: ${readRefused}`);
     const refusedLine = /reads refused[^\n]*/.exec(oldEngine.output())?.[0] ?? '(no log line)';
