@@ -187,3 +187,42 @@ test('a start with every member present does not wait', async () => {
   await started.engine.write(0, block(3));
   assert.equal(slept, 0);
 });
+
+test('a member still reporting the older generation (the record on its way) is fenced too, or the start gives up', async () => {
+  // The old engine recorded generation 7 {a, b, c} on a; its record is still on its way to b and
+  // c, which report generation 6. The start uses a alone; b and c must not stay open to the old engine.
+  const setup = (): MemoryReplicaLink[] => {
+    const links = ['a', 'b', 'c'].map((address) => new MemoryReplicaLink(address, sizeBytes));
+    for (const link of links) {
+      link.epoch = 1;
+      link.generation = 6;
+      link.members = ['a', 'b', 'c', 'd'];
+    }
+    links[0]!.generation = 7;
+    links[0]!.members = ['a', 'b', 'c'];
+    return links;
+  };
+  const links = setup();
+  const started = await startEngine({ volumeName: 'vol', sizeBytes, links, clock: new ManualClock(), log: () => undefined, minimumWriteReplicas: 2 });
+  assert.deepEqual(started.stale, ['b', 'c']);
+  assert.deepEqual(links.map((l) => l.epoch), [2, 2, 2], 'every replica that answered took the new epoch');
+  assert.deepEqual(links.map((l) => l.generation), [8, 6, 6]);
+
+  const failing = setup();
+  failing[2]!.beforeOp = (op) => {
+    if (op === 'acceptEpoch') failing[2]!.broken = 'disk error';
+  };
+  await assert.rejects(
+    startEngine({ volumeName: 'vol', sizeBytes, links: failing, clock: new ManualClock(), log: () => undefined, minimumWriteReplicas: 2 }),
+    /Cannot start: member of generation 7 not used but not fenced either \(c: c: disk error\); an older engine might go on with it/,
+  );
+  // A replica that is no member of the newest generation may fail its fence: nothing depends on it.
+  const outsider = setup();
+  outsider[2]!.members = ['x'];
+  outsider[0]!.members = ['a', 'b'];
+  outsider[2]!.beforeOp = (op) => {
+    if (op === 'acceptEpoch') outsider[2]!.broken = 'disk error';
+  };
+  const ok = await startEngine({ volumeName: 'vol', sizeBytes, links: outsider, clock: new ManualClock(), log: () => undefined, minimumWriteReplicas: 2 });
+  assert.deepEqual(ok.stale, ['b', 'c']);
+});

@@ -4,7 +4,7 @@
 // any I/O. Stale replicas are closed and reported; they must be rebuilt.
 import type { Clock } from '../lib/clock.ts';
 import { IoError, toError } from '../lib/errors.ts';
-import { memberId } from '../format/replica-identity.ts';
+import { memberId, parseMemberId } from '../format/replica-identity.ts';
 import { Engine } from './engine.ts';
 import { reconcileStart } from './start-reconcile-driver.ts';
 import type { ChainInfo } from '../format/replica-chain.ts';
@@ -92,9 +92,10 @@ export async function startEngine(options: EngineStartOptions): Promise<EngineSt
     return link;
   });
   const unused = links.filter((l) => !choice.chosen.includes(l.address));
-  await Promise.allSettled(unused.map((l) => l.close()));
   // Fence first: once a replica has accepted our epoch, an older engine can no longer write to it.
   await Promise.all(chosen.map((l) => l.acceptEpoch(epoch)));
+  await fenceUnused({ unused, chains, generation: choice.generation, epoch, abort: () => Promise.allSettled(links.map((l) => l.close())) });
+  await Promise.allSettled(unused.map((l) => l.close()));
   const fencedAtMs = options.clock.monotonicMs();
   // An older engine still running may have recorded a new generation on a chosen replica between
   // our first read and the fence (it dropped a replica and acknowledged writes on the rest). The
@@ -155,6 +156,34 @@ async function waitOutReadLease(args: {
   args.log(`${without} waiting ${Math.ceil(leftMs)} ms for the old engine's read lease (${args.ms} ms) to run out before serving`);
   for (let remaining = leftMs; remaining > 0; remaining = untilMs - args.clock.monotonicMs()) await args.sleep(Math.ceil(remaining));
   args.log('start: the old engine\'s read lease has run out');
+}
+
+/**
+ * Fence the replicas that answered but are not used too. A member of the newest generation that
+ * still reported an older one (the old engine's record of that generation was on its way to it)
+ * counts as stale here, but the old engine may go on with it: unfenced, it could give that engine
+ * writes (with w = 1) or its read lease (read-lease.ts) beside us. Such a member must take our
+ * epoch or the start gives up; for other unused replicas a failed fence changes nothing.
+ */
+async function fenceUnused(args: {
+  unused: readonly ReplicaLink[];
+  chains: ReadonlyMap<string, ChainInfo>;
+  generation: number;
+  epoch: number;
+  abort: () => Promise<unknown>;
+}): Promise<void> {
+  const answered = args.unused.filter((l) => args.chains.has(l.address));
+  const members = new Set(
+    [...args.chains.values()].filter((c) => c.membership.generation === args.generation).flatMap((c) => c.membership.members.map((m) => parseMemberId(m).address)),
+  );
+  const results = await Promise.allSettled(answered.map((l) => l.acceptEpoch(args.epoch)));
+  const unfenced = answered.flatMap((l, i) => {
+    const r = results[i]!;
+    return r.status === 'rejected' && members.has(l.address) ? [`${l.address}: ${toError(r.reason).message}`] : [];
+  });
+  if (unfenced.length === 0) return;
+  await args.abort();
+  throw new IoError('io', `Cannot start: member${unfenced.length > 1 ? 's' : ''} of generation ${args.generation} not used but not fenced either (${unfenced.join('; ')}); an older engine might go on with ${unfenced.length > 1 ? 'them' : 'it'}; start again`);
 }
 
 async function checkRecordsUnchanged(chosen: readonly ReplicaLink[], chains: ReadonlyMap<string, ChainInfo>, abort: () => Promise<void>): Promise<void> {

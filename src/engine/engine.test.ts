@@ -206,7 +206,8 @@ test('startEngine() fences with a higher epoch, records a generation, and skips 
   assert.equal(links[0]!.epoch, 5);
   assert.equal(links[0]!.generation, 8);
   assert.deepEqual(links[2]!.members, ['a', 'c']);
-  assert.equal(links[1]!.epoch, 4, 'the stale replica is left alone');
+  assert.equal(links[1]!.epoch, 5, 'the stale replica is fenced too (an older engine may not go on with it)');
+  assert.equal(links[1]!.generation, 6, 'and otherwise left alone');
   assert.ok(log.some((m) => m.includes('stale')));
   await started.engine.write(0, new Uint8Array(4096).fill(1));
   assert.equal(links[1]!.data[0], 0);
