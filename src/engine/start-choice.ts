@@ -26,7 +26,10 @@
 //  - An engine started by this rule is a later generation recorded on a subset of M: its own
 //    records follow the same argument. The old engine, if alive, is fenced by the new epoch on
 //    every chosen replica (engine-start.ts accepts the epoch, then reads the records again and
-//    gives up if one moved meanwhile), so it cannot record anything on them afterwards.
+//    gives up if one moved meanwhile), so it cannot record anything on them afterwards. Members
+//    of M reached with an older generation (G's record still on its way) are fenced too, or the
+//    start gives up (engine-start.ts fenceUnused): else they would count as reached here, yet
+//    stay open to the old engine.
 //  - The missing members may still hold (or receive) the old engine's later records, numbered up
 //    to G + 2|M|: the new engine records its first generation above that (recordAbove below).
 //  - The rule trusts that the engine that wrote G ran with at least this w. Lowering w is safe;
