@@ -11,11 +11,16 @@
 //   kernels, so writes cannot stay on the loop; a batch of a turn's writes pays the thread hop
 //   once instead of once per write.
 //
+// - mallocTrim: glibc's malloc_trim(0), which gives the free pages of every malloc arena back to
+//   the kernel (not only the top of the heap, as the trim threshold does). Data processes call it
+//   when they go idle, so a burst's buffers do not stay resident (docs/engine.md "Memory").
+//
 // Errors are returned as -errno; the JS side retries such an operation through node:fs so that
 // callers see Node's usual error objects (code, syscall).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -253,11 +258,18 @@ static napi_value drop_cache(napi_env env, napi_callback_info info) {
   return make_number(env, rc == 0 ? 0 : -(double)rc);
 }
 
+// mallocTrim() -> 1 when memory was given back to the kernel, else 0.
+static napi_value malloc_trim_all(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_number(env, malloc_trim(0));
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"preadNowait", NULL, pread_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"submit", NULL, submit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dropCache", NULL, drop_cache, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   napi_value batch_max;

@@ -468,7 +468,7 @@ export class NodeAgent {
       child = spawn(command, [...prefix, ...args], {
         detached: true,
         stdio: ['ignore', logFile, logFile],
-        env: { ...process.env, ...dataProcessEnv(), ...this.options.env },
+        env: { ...process.env, ...dataProcessEnv(process.env['NODE_OPTIONS']), ...this.options.env },
       });
     } finally {
       closeSync(logFile);

@@ -13,7 +13,7 @@ import type { ReplicaLink } from '../engine/replica-link.ts';
 import { connectReplica } from '../engine/replica-client.ts';
 import { NbdServer, type NbdEndpoint } from '../frontend/nbd-server.ts';
 import { engineBackupRunner } from './engine-backup-runner.ts';
-import { logMemoryOnSignal } from './memory-report.ts';
+import { manageDataProcessMemory } from './memory-report.ts';
 import { parseListen, parseSizeBytes } from './replica-command.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -71,7 +71,7 @@ async function runEngine(options: EngineCommandOptions): Promise<void> {
   const log = (message: string): void => {
     process.stdout.write(`shorthorn engine: ${options.name}: ${message}\n`);
   };
-  logMemoryOnSignal(log);
+  manageDataProcessMemory(log);
   const sizeBytes = parseSizeBytes(options.size);
   if (typeof sizeBytes === 'string') fail(sizeBytes);
   if (sizeBytes % blockSizeBytes !== 0) fail(`--size ${sizeBytes} must be a multiple of ${blockSizeBytes} bytes`);

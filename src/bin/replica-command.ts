@@ -14,6 +14,7 @@ import { FaultyReplicaFiles } from '../replica/faulty-replica-files.ts';
 import type { ReplicaFiles } from '../replica/replica-files.ts';
 import type { FaultPointHook } from '../replica/layered-store.ts';
 import { metaFileName } from '../replica/replica-dir.ts';
+import { manageDataProcessMemory } from './memory-report.ts';
 import { loadOrCreateInstanceId } from '../replica/replica-instance-id.ts';
 import { ReplicaServer } from '../replica/replica-server.ts';
 import type { ReplicaStore } from '../replica/replica-store.ts';
@@ -131,6 +132,7 @@ async function runReplica(options: ReplicaCommandOptions): Promise<void> {
   const log = (message: string): void => {
     process.stdout.write(`shorthorn replica: ${message}\n`);
   };
+  manageDataProcessMemory(log);
   const listen = parseListen(options.listen);
   if (typeof listen === 'string') fail(listen);
   const store = await openOrCreate(options, log);

@@ -1,6 +1,6 @@
 // The environment a replica or engine process is started with, by whoever starts it (the node
-// agent, the test harness, the benchmarks). libuv and glibc read these before any of our code
-// runs, so the process cannot set them for itself.
+// agent, the test harness, the benchmarks). Node, libuv and glibc read these before any of our
+// code runs, so the process cannot set them for itself.
 import { dataProcessThreadPoolSize } from './limits.ts';
 
 /**
@@ -15,8 +15,22 @@ import { dataProcessThreadPoolSize } from './limits.ts';
 export const mallocMmapThresholdBytes = 32 * 1024 * 1024;
 export const mallocTrimThresholdBytes = 64 * 1024 * 1024;
 
-export function dataProcessEnv(): Record<string, string> {
+/**
+ * V8's largest semi-space (its young generation is two of them). Node 20's default, 16 MiB, let
+ * each engine and replica under load commit 32 MiB of young generation it never gave back; at
+ * 2 MiB the young generation is 4 MiB, and the CPU per request did not move beyond the noise
+ * (scavenges run more often but each finds few live objects). Measured in
+ * bench/results/memory-*.md; docs/engine.md "Memory".
+ */
+export const semiSpaceMaxMib = 2;
+
+/**
+ * The environment of a data process. `inheritedNodeOptions` (the starter's own NODE_OPTIONS) is
+ * kept and comes after ours, so an operator's flag wins over our default.
+ */
+export function dataProcessEnv(inheritedNodeOptions = ''): Record<string, string> {
   return {
+    NODE_OPTIONS: `--max-semi-space-size=${semiSpaceMaxMib} ${inheritedNodeOptions}`.trim(),
     UV_THREADPOOL_SIZE: String(dataProcessThreadPoolSize),
     MALLOC_MMAP_THRESHOLD_: String(mallocMmapThresholdBytes),
     MALLOC_TRIM_THRESHOLD_: String(mallocTrimThresholdBytes),

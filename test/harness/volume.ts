@@ -18,7 +18,7 @@ export async function startReplica(options: { dir: string; sizeBytes: number; vo
   const daemon = await startDaemon({
     args: ['replica', '--dir', options.dir, '--size', String(options.sizeBytes), '--volume', options.volume, '--listen', `127.0.0.1:${port}`],
     readyPattern: /listening on (\S+)/,
-    env: dataProcessEnv(),
+    env: dataProcessEnv(process.env['NODE_OPTIONS']),
   });
   return { dir: options.dir, address: `127.0.0.1:${port}`, daemon };
 }
@@ -49,7 +49,7 @@ export async function startEngineProcess(options: {
   const daemon = await startDaemon({
     args: [...args, ...(options.extraArgs ?? [])],
     readyPattern: /control on (\S+)/,
-    env: dataProcessEnv(),
+    env: dataProcessEnv(process.env['NODE_OPTIONS']),
   });
   const control = daemon.ready[1] ?? '';
   return {

@@ -20,6 +20,11 @@ export interface NativeFileIo {
   submit(isWrite: boolean, buffers: Uint8Array[], fdAndPosition: Float64Array, done: (results: Float64Array) => void): void;
   /** posix_fadvise(DONTNEED) on the whole file (tests: make the next read miss the cache); 0 or -errno. */
   dropCache(fd: number): number;
+  /**
+   * glibc's malloc_trim(0): free pages of every arena back to the kernel; 1 when some were. Absent
+   * from builds older than the function (the caller then does without).
+   */
+  readonly mallocTrim?: () => number;
   /** The most operations one submit takes. */
   readonly batchMax: number;
 }
