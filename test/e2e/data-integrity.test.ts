@@ -10,12 +10,13 @@
 // five-field cron only, a minute at the least: too slow for this test).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
 import type { Replica } from '../../src/control/resources/replica.ts';
 import type { Volume, VolumeDataIntegrityStatus } from '../../src/control/resources/volume.ts';
-import { run, shorthornBin, startDaemon, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
+import { run, shorthornBin, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
+import { startApiDaemon } from '../harness/api-daemon.ts';
 import { startLocalCluster, type LocalCluster } from '../harness/local-cluster.ts';
 
 after(stopAll);
@@ -58,22 +59,9 @@ test('snapshotCheck finds a flipped byte in one replica, which is failed and reb
       cluster = await startLocalCluster({ dir, nodes });
       const { store } = cluster;
       const storeDir = join(dir, 'store');
-      const api = await startDaemon({ args: ['api', '--store', `embedded:${storeDir}`, '--port', '0'], readyPattern: /listening on (http:\/\/127\.0\.0\.1:\d+)/, timeoutMs: 60_000 });
-      const url = api.ready[1] ?? '';
-      const token = (await readFile(join(storeDir, 'api-token'), 'utf8')).trim();
-      const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-        const response = await fetch(`${url}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-      };
-      const action = async (name: string, body: unknown = {}): Promise<Record<string, unknown>> => {
-        const answer = await call('POST', `/v1/volumes/${volumeName}?action=${name}`, body);
-        assert.equal(answer.status, 200, `${name}: ${JSON.stringify(answer.body)}`);
-        return answer.body;
-      };
+      const api = await startApiDaemon(storeDir);
+      const { call } = api;
+      const action = (name: string, body: unknown = {}): Promise<Record<string, unknown>> => api.action(volumeName, name, body);
       const getVolume = async (): Promise<Volume> => (await store.get('Volume', volumeName)) as Volume;
       const getEngine = async (): Promise<Engine> => (await store.get('Engine', `${volumeName}-e-0`)) as Engine;
       const replicas = async (): Promise<Replica[]> => ((await store.list('Replica')).items as Replica[]).filter((r) => r.spec.volumeName === volumeName);
@@ -134,7 +122,7 @@ test('snapshotCheck finds a flipped byte in one replica, which is failed and reb
       const { stdout } = await run('qemu-io', ['-f', 'raw', '-c', `read -P ${pattern} 4M 8M`, uri]);
       assert.doesNotMatch(stdout, /Pattern verification failed/);
       // The third through the CLI: `snapshot check --wait` prints the outcome, exit 0 when clean.
-      const cli = await run(process.execPath, [shorthornBin, 'snapshot', 'check', volumeName, '--wait', '--timeout', '60', '--api', url, '--token-file', join(storeDir, 'api-token')]);
+      const cli = await run(process.execPath, [shorthornBin, 'snapshot', 'check', volumeName, '--wait', '--timeout', '60', '--api', api.url, '--token-file', join(storeDir, 'api-token')]);
       assert.match(cli.stdout, new RegExp(`^volume ${volumeName}: data check clean: \\d+ layer\\(s\\), \\d+ chunk\\(s\\) on 3 rw replica\\(s\\)`), cli.stdout);
       const third = (await getVolume()).status?.dataIntegrity;
       assert.equal(third?.lastCheckResult, 'clean', JSON.stringify(third));

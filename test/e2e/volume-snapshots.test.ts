@@ -10,12 +10,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
 import type { Snapshot } from '../../src/control/resources/snapshot.ts';
 import type { Volume } from '../../src/control/resources/volume.ts';
-import { run, startDaemon, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
+import { run, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
+import { startApiDaemon } from '../harness/api-daemon.ts';
 import { startLocalCluster, type LocalCluster } from '../harness/local-cluster.ts';
 
 after(stopAll);
@@ -35,22 +35,9 @@ test('snapshots, delete and purge, expand and revert of a 3-replica volume throu
       cluster = await startLocalCluster({ dir, nodes });
       const { store } = cluster;
       const storeDir = join(dir, 'store');
-      const api = await startDaemon({ args: ['api', '--store', `embedded:${storeDir}`, '--port', '0'], readyPattern: /listening on (http:\/\/127\.0\.0\.1:\d+)/, timeoutMs: 60_000 });
-      const url = api.ready[1] ?? '';
-      const token = (await readFile(join(storeDir, 'api-token'), 'utf8')).trim();
-      const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-        const response = await fetch(`${url}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-      };
-      const action = async (name: string, body: unknown = {}): Promise<Record<string, unknown>> => {
-        const answer = await call('POST', `/v1/volumes/${volumeName}?action=${name}`, body);
-        assert.equal(answer.status, 200, `${name}: ${JSON.stringify(answer.body)}`);
-        return answer.body;
-      };
+      const api = await startApiDaemon(storeDir);
+      const { call } = api;
+      const action = (name: string, body: unknown = {}): Promise<Record<string, unknown>> => api.action(volumeName, name, body);
       const getVolume = async (): Promise<Volume> => (await store.get('Volume', volumeName)) as Volume;
       const getEngine = async (): Promise<Engine> => (await store.get('Engine', `${volumeName}-e-0`)) as Engine;
       const snapshotResource = async (name: string): Promise<Snapshot | undefined> => {
