@@ -7,6 +7,7 @@
 //
 //   node dist/bench/memory.js [--replicas 1] [--rounds 2] [--runtime 3] [--size-mib 512]
 //     [--variants '{"default":{},"semi16":{"NODE_OPTIONS":"--max-semi-space-size=16"}}']
+//     [--jobs randread-4k-qd64,randwrite-4k-qd64,seqread-128k-qd64,seqwrite-128k-qd64]
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,12 +23,15 @@ interface Job {
   readonly unit: 'IOPS' | 'MiB/s';
 }
 
-const jobs: readonly Job[] = [
+const allJobs: readonly Job[] = [
   { name: 'randread-4k-qd64', rw: 'randread', bs: '4k', unit: 'IOPS' },
   { name: 'randwrite-4k-qd64', rw: 'randwrite', bs: '4k', unit: 'IOPS' },
   { name: 'seqread-128k-qd64', rw: 'read', bs: '128k', unit: 'MiB/s' },
   { name: 'seqwrite-128k-qd64', rw: 'write', bs: '128k', unit: 'MiB/s' },
 ];
+
+/** The jobs this run does (--jobs picks some by name). */
+let jobs: readonly Job[] = allJobs;
 
 interface Proc {
   readonly kind: 'engine' | 'replica';
@@ -213,9 +217,13 @@ async function main(): Promise<void> {
       runtime: { type: 'string', default: '3' },
       'size-mib': { type: 'string', default: '512' },
       variants: { type: 'string', default: '{"default":{}}' },
+      jobs: { type: 'string', default: allJobs.map((j) => j.name).join(',') },
       dir: { type: 'string', default: tmpdir() },
     },
   });
+  const wanted = values.jobs.split(',');
+  jobs = allJobs.filter((j) => wanted.includes(j.name));
+  if (jobs.length !== wanted.length) throw new Error(`--jobs: known jobs are ${allJobs.map((j) => j.name).join(', ')}`);
   const params = {
     replicas: Number(values.replicas),
     rounds: Number(values.rounds),
