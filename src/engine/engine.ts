@@ -535,11 +535,13 @@ export class Engine implements BlockDevice {
     for (;;) {
       const source = this.readSource();
       if (source === undefined) throw new IoError('io', `Volume ${this.volumeName} has no rw replica to read from`);
-      if (this.lease.active) await this.holdReadLease();
-      const sentMs = this.clock.monotonicMs();
+      // The lease costs a w = 1 volume nothing, and a held lease no promise or array per read.
+      const leased = this.lease.active;
+      if (leased && !this.readLeaseHeld()) await this.holdReadLease();
+      const sentMs = leased ? this.clock.monotonicMs() : 0;
       try {
         const data = await source.link.read(offsetBytes, lengthBytes);
-        this.lease.answered(source.link, sentMs);
+        if (leased) this.lease.answered(source.link, sentMs);
         return data;
       } catch (error) {
         if (isStaleEpoch(error)) await this.fail([{ member: source, error }]); // fences and throws
@@ -577,6 +579,14 @@ export class Engine implements BlockDevice {
    * else a new engine may already acknowledge writes on the others. A lapsed lease is renewed by
    * pinging the rw replicas once; a stale_epoch answer fences this engine.
    */
+  /** Whether w rw replicas answered within the lease: the per-read check, with no allocation. */
+  private readLeaseHeld(): boolean {
+    const nowMs = this.clock.monotonicMs();
+    let fresh = 0;
+    for (const m of this.members) if (m.mode === 'rw' && this.lease.isFresh(m.link, nowMs)) fresh++;
+    return fresh >= this.minimumWriteReplicas;
+  }
+
   private async holdReadLease(): Promise<void> {
     const rwLinks = (): ReplicaLink[] => this.members.filter((m) => m.mode === 'rw').map((m) => m.link);
     if (this.lease.refusal(rwLinks()) === null) return;
@@ -609,7 +619,7 @@ export class Engine implements BlockDevice {
     const targets = this.writeSet();
     if (targets.length === 0) throw new IoError('io', `Volume ${this.volumeName} has no replica in its write set`);
     const failures: { member: EngineMember; error: unknown }[] = [];
-    const sentMs = this.clock.monotonicMs();
+    const sentMs = this.lease.active ? this.clock.monotonicMs() : 0;
     if (targets.length === 1) {
       // One replica (a single-replica volume): the same outcome without allSettled's bookkeeping.
       const member = targets[0]!;

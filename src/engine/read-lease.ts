@@ -80,6 +80,12 @@ export class ReadLease {
     if (before === undefined || sentMs > before) this.sentMs.set(link, sentMs);
   }
 
+  /** Whether `link` answered a request sent within the lease before `nowMs`. Allocates nothing (per read). */
+  isFresh(link: LeaseLink, nowMs: number): boolean {
+    const sent = this.sentMs.get(link);
+    return sent !== undefined && nowMs - sent <= this.leaseMs;
+  }
+
   refusal(rw: readonly LeaseLink[]): string | null {
     return readLeaseRefusal({ minimumReplicas: this.minimumReplicas, leaseMs: this.leaseMs, nowMs: this.clock.monotonicMs(), sentMs: rw.map((l) => this.sentMs.get(l)) });
   }
