@@ -10,7 +10,6 @@
 // five-field cron only, a minute at the least: too slow for this test).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Engine } from '../../src/control/resources/engine.ts';
 import type { Replica } from '../../src/control/resources/replica.ts';
@@ -18,6 +17,7 @@ import type { Volume, VolumeDataIntegrityStatus } from '../../src/control/resour
 import { run, shorthornBin, stopAll, waitFor, withTempDir } from '../harness/daemon.ts';
 import { startApiDaemon } from '../harness/api-daemon.ts';
 import { startLocalCluster, type LocalCluster } from '../harness/local-cluster.ts';
+import { flipSealedByte } from '../harness/sealed-layer.ts';
 
 after(stopAll);
 
@@ -28,29 +28,7 @@ const pattern = 0x5c;
 /** The pattern is written at 4-12 MiB; the flipped byte is in the second 2 MiB checksum chunk of it. */
 const flipAtBytes = 5 * mib + 12345;
 
-/** The sealed layer's data file: after one snapshot of a written volume, the only data file with blocks allocated. */
-async function sealedDataFile(replicaDir: string): Promise<string> {
-  const files: string[] = [];
-  for (const name of await readdir(replicaDir)) {
-    if (name.endsWith('.data') && (await stat(join(replicaDir, name))).blocks > 0) files.push(join(replicaDir, name));
-  }
-  assert.equal(files.length, 1, `data files with blocks in ${replicaDir}: ${files.join(', ')}`);
-  return files[0]!;
-}
-
-async function flipByte(replicaDir: string): Promise<void> {
-  const handle = await open(await sealedDataFile(replicaDir), 'r+');
-  try {
-    const byte = new Uint8Array(1);
-    await handle.read(byte, 0, 1, flipAtBytes);
-    assert.equal(byte[0], pattern, 'the byte to flip is not where the pattern was written');
-    byte[0] = pattern ^ 0xff;
-    await handle.write(byte, 0, 1, flipAtBytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+const flipByte = (replicaDir: string): Promise<void> => flipSealedByte(replicaDir, flipAtBytes, pattern);
 
 test('snapshotCheck finds a flipped byte in one replica, which is failed and rebuilt; the data reads back right', async () => {
   await withTempDir('integrity-e2e', async (dir) => {

@@ -5,10 +5,9 @@
 // out of the write set while the other two stay.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { run, stopAll, withTempDir } from '../harness/daemon.ts';
 import { engineStatus, startCluster, type Cluster } from '../harness/volume.ts';
+import { flipSealedByte } from '../harness/sealed-layer.ts';
 
 const mib = 1024 * 1024;
 const sizeBytes = 32 * mib;
@@ -37,30 +36,7 @@ async function control(cluster: Cluster, method: string, path: string, body?: un
   return json;
 }
 
-/** The sealed layer's data file: after one snapshot of a written volume, the only data file with blocks allocated. */
-async function sealedDataFile(replicaDir: string): Promise<string> {
-  const files: string[] = [];
-  for (const name of await readdir(replicaDir)) {
-    if (name.endsWith('.data') && (await stat(join(replicaDir, name))).blocks > 0) files.push(join(replicaDir, name));
-  }
-  assert.equal(files.length, 1, `data files with blocks in ${replicaDir}: ${files.join(', ')}`);
-  return files[0]!;
-}
-
-/** Flip one byte of the sealed layer behind the replica's back (a bit rot the disk did not report). */
-async function flipByte(replicaDir: string): Promise<void> {
-  const handle = await open(await sealedDataFile(replicaDir), 'r+');
-  try {
-    const byte = new Uint8Array(1);
-    await handle.read(byte, 0, 1, flipAtBytes);
-    assert.equal(byte[0], pattern, 'the byte to flip is not where the pattern was written');
-    byte[0] = pattern ^ 0xff;
-    await handle.write(byte, 0, 1, flipAtBytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+const flipByte = (replicaDir: string): Promise<void> => flipSealedByte(replicaDir, flipAtBytes, pattern);
 
 async function prepare(dir: string, replicaCount: number): Promise<Cluster> {
   const cluster = await startCluster({ dir, volume: 'scrubvol', sizeBytes, replicaCount });
