@@ -19,6 +19,7 @@ import type { Timers } from '../runtime/timers.ts';
 import { isStoreError, type ResourceStore } from '../store/resource-store.ts';
 import { decideIntegrity, recordCheck, type CheckOutcome, type CheckPlan, type IntegrityDecision } from './data-integrity-reconcile.ts';
 import { EngineControlClient, EngineControlError, type EngineScrubReport, type EngineScrubRequest } from './engine-control-client.ts';
+import { CoalescedRun } from '../runtime/coalesced-run.ts';
 
 export interface DataIntegrityControllerOptions {
   readonly store: ResourceStore;
@@ -58,8 +59,7 @@ export class DataIntegrityController {
   /** Last note logged per volume, so a standing one (a due check waiting for an attach) is logged once. */
   private readonly lastNotes = new Map<string, string>();
   private cancelTimer: (() => void) | undefined;
-  private evaluating: Promise<void> | undefined;
-  private again = false;
+  private readonly evaluation = new CoalescedRun(() => this.evaluateAll(), () => this.stopped);
   private stopped = false;
   readonly stats = { looks: 0, checksStarted: 0, checksRecorded: 0, checksRetried: 0 };
 
@@ -81,7 +81,7 @@ export class DataIntegrityController {
   async stop(): Promise<void> {
     this.stopped = true;
     this.cancelTimer?.();
-    await this.evaluating;
+    await this.evaluation.idle();
     // A check in flight (it may take hours) is not waited for: its answer, if it comes, is not
     // recorded, so the slot stays due and the next manager to own the volume checks it again.
     await Promise.all([this.volumes, this.engines, this.settings].map((i) => i.stop()));
@@ -92,21 +92,9 @@ export class DataIntegrityController {
     while (this.running !== undefined) await this.running.done;
   }
 
-  /** Look at every volume soon; looks never overlap, and a kick during one brings another. */
+  /** Look at every one soon; looks never overlap, and a kick during one brings another. */
   private kick(): void {
-    if (this.stopped) return;
-    if (this.evaluating !== undefined) {
-      this.again = true;
-      return;
-    }
-    this.evaluating = (async () => {
-      do {
-        this.again = false;
-        await this.evaluateAll();
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.evaluating = undefined;
-    });
+    this.evaluation.kick();
   }
 
   private setting(name: string): string | undefined {

@@ -22,6 +22,7 @@ import { isStoreError, type ResourceStore } from '../store/resource-store.ts';
 import type { Engine } from '../resources/engine.ts';
 import { EngineControlClient } from './engine-control-client.ts';
 import { runTask, TaskAbortedError, type TaskContext } from './recurring-job-tasks.ts';
+import { CoalescedRun } from '../runtime/coalesced-run.ts';
 
 /** Annotation the API's runNow action sets (to the request time): run once now, off schedule. */
 export const runNowAnnotation = 'shorthorn.io/recurring-job-run-requested-at';
@@ -58,8 +59,7 @@ export class RecurringJobController {
   private readonly scheduledStarts = new Map<string, { readonly slot: string; readonly monotonicMs: number }>();
   private readonly isLive: (managerId: string) => Promise<boolean>;
   private cancelTimer: (() => void) | undefined;
-  private evaluating: Promise<void> | undefined;
-  private again = false;
+  private readonly evaluation = new CoalescedRun(() => this.evaluateAll(), () => this.stopped);
   private stopped = false;
   private readonly abort = new AbortController();
   /** Runs started and finished and looks taken by this process, for tests and metrics. */
@@ -85,26 +85,14 @@ export class RecurringJobController {
     this.stopped = true;
     this.abort.abort();
     this.cancelTimer?.();
-    await this.evaluating;
+    await this.evaluation.idle();
     await Promise.all(this.running.values());
     await Promise.all([this.jobs, this.volumes, this.settings].map((i) => i.stop()));
   }
 
-  /** Look at every job soon; looks never overlap, and a kick during one brings another. */
+  /** Look at every one soon; looks never overlap, and a kick during one brings another. */
   private kick(): void {
-    if (this.stopped) return;
-    if (this.evaluating !== undefined) {
-      this.again = true;
-      return;
-    }
-    this.evaluating = (async () => {
-      do {
-        this.again = false;
-        await this.evaluateAll();
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.evaluating = undefined;
-    });
+    this.evaluation.kick();
   }
 
   private async evaluateAll(): Promise<void> {
